@@ -1,0 +1,29 @@
+# The README's two commands. Both create/update .venv from constraints.txt (exact tested versions) and
+# skip the install when pyproject.toml and constraints.txt are unchanged since the last one.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.localctrl-installed
+export HF_HUB_OFFLINE ?= 1
+export MLFLOW_DISABLE_TELEMETRY ?= true
+
+.PHONY: demo test install clean-venv
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt --upgrade pip
+	$(BIN)/python -m pip install --constraint constraints.txt --editable ".[test]"
+	touch $@
+
+# The main job on the embedded default. Grows as the pipeline does (shapes world → bench → report).
+demo: $(INSTALLED)
+	$(BIN)/localctrl doctor
+	$(BIN)/localctrl stack tiny --save localctrl-runs/stacks/tiny
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Measuring: suites, the generation/detection/scoring pipeline, metrics and their MLflow logging."""

@@ -1,0 +1,57 @@
+"""What this installation can do: versions, device, tracking store, and which pretrained parts are here."""
+
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+import torch
+from huggingface_hub import constants
+
+from bench.pretrained import METRIC_COMPONENTS
+from localctrl.pretrained import MODEL_COMPONENTS, Pretrained
+from localctrl.tracking import tracking_uri
+
+PACKAGES = [
+    "localctrl", "torch", "torchvision", "diffusers", "transformers", "accelerate", "safetensors", "mlflow",
+    "torchmetrics", "clean-fid", "lpips", "open-clip-torch", "kornia", "opencv-python-headless", "numpy",
+]
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    component: Pretrained
+    location: str | None  # None: not available locally
+
+
+def package_versions() -> dict[str, str]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def device_summary() -> str:
+    if torch.cuda.is_available():
+        names = sorted({torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())})
+        return f"CUDA: {torch.cuda.device_count()} × {', '.join(names)} (torch CUDA {torch.version.cuda})"
+    return f"CPU only ({torch.get_num_threads()} threads; torch built for CUDA {torch.version.cuda or 'none'})"
+
+
+def component_statuses() -> list[ComponentStatus]:
+    statuses = []
+    for component in MODEL_COMPONENTS + METRIC_COMPONENTS:
+        location = component.locate()
+        statuses.append(ComponentStatus(component, str(location) if location else None))
+    return statuses
+
+
+def report() -> dict:
+    return {
+        "versions": package_versions(),
+        "device": device_summary(),
+        "tracking_uri": tracking_uri(),
+        "hub_cache": constants.HF_HUB_CACHE,
+        "components": component_statuses(),
+    }

@@ -1,0 +1,1 @@
+"""Presenting: paper tables and figures built from MLflow runs."""

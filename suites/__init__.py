@@ -1,0 +1,1 @@
+"""Benchmark suite definitions (YAML data files shipped with the package; see bench.suites)."""

@@ -1,0 +1,45 @@
+"""The `localctrl` command line, driven the way a user types it (typer's runner, same process)."""
+
+import re
+
+from typer.testing import CliRunner
+
+from cli import NOT_BUILT, app
+
+runner = CliRunner()
+
+
+def test_help_lists_every_command():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("train", "sample", "bench", "report", "data", "doctor", "ui", "stack"):
+        assert re.search(rf"│ {command}\s", result.output), command
+
+
+def test_unbuilt_commands_say_so_and_fail():
+    for command in NOT_BUILT:
+        result = runner.invoke(app, [command, "--suite", "smoke"])
+        assert result.exit_code == 2, command
+        assert "not built yet" in result.output
+
+
+def test_doctor_reports_versions_device_store_and_missing_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("LOCALCTRL_WEIGHTS_DIR", str(tmp_path / "weights"))
+    result = runner.invoke(app, ["doctor"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "diffusers" in result.output and "torch" in result.output
+    assert "CPU only" in result.output or "CUDA" in result.output
+    assert "sqlite:///" in result.output  # the private store of this test
+    assert "stable-diffusion-v1-5/stable-diffusion-v1-5" in result.output
+    assert "missing" in result.output and "hf download" in result.output
+
+
+def test_stack_command_builds_checks_and_saves_the_tiny_stack(tmp_path):
+    result = runner.invoke(app, ["stack", "tiny", "--adapter", "light", "--save", str(tmp_path / "tiny")], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "fit the UNet's down blocks" in result.output
+    assert (tmp_path / "tiny" / "unet" / "diffusion_pytorch_model.safetensors").exists()
+    assert (tmp_path / "tiny" / "adapter-light" / "config.json").exists()
+    assert str(tmp_path / "tiny") in result.output
