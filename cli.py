@@ -17,7 +17,6 @@ NOT_BUILT = {
     "sample": ("Sample images with a local adapter, masks and conditions.", 4),
     "bench": ("Run a benchmark suite: generate, detect, score, log.", 5),
     "report": ("Write paper tables and figures from MLflow runs.", 6),
-    "data": ("Write datasets in the manifest format (e.g. the shapes world).", 3),
 }
 
 
@@ -35,6 +34,117 @@ for _name, (_help, _issue) in NOT_BUILT.items():
         help=f"{_help} [not built yet]",
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     )(_not_built(_name, _issue))
+
+
+data_app = typer.Typer(help="Write datasets in the manifest format.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("shapes")
+def data_shapes(
+    out: Annotated[Path, typer.Option("--out", help="Dataset folder to write (manifest.jsonl + PNGs).")],
+    n: Annotated[int, typer.Option("-n", "--n", min=1, help="Number of items.")] = 1000,
+    seed: Annotated[int, typer.Option(help="World seed: the same seed and arguments give byte-identical files.")] = 0,
+    size: Annotated[int, typer.Option(min=32, max=256, help="Image size in pixels.")] = 64,
+    max_objects: Annotated[int, typer.Option(min=1, max=6, help="Most objects per scene (1–2 by default).")] = 2,
+    overlap: Annotated[bool, typer.Option(help="Allow objects to overlap (z-order by layer).")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Processes rendering in parallel.")] = 2,
+) -> None:
+    """Render the shapes world: images, captions, edges, segmentation, instances, depth and object masks."""
+    from localctrl.datasets import read_manifest
+    from localctrl.shapes.dataset import write_shapes_dataset
+    from localctrl.shapes.scene import WorldConfig
+
+    config = WorldConfig(size=size, object_count_probs=WorldConfig.count_probs(max_objects), allow_overlap=overlap)
+    folder = write_shapes_dataset(out, n=n, seed=seed, config=config, workers=workers)
+    splits = {}
+    for item in read_manifest(folder, check_files=False):
+        splits[item.split] = splits.get(item.split, 0) + 1
+    console.print(f"Wrote {n} items ({', '.join(f'{k}: {v}' for k, v in sorted(splits.items()))}) to {folder.resolve()}")
+
+
+world_app = typer.Typer(help="The shapes world's shipped models: build them, check them.", no_args_is_help=True)
+app.add_typer(world_app, name="world")
+
+
+@world_app.command("pretrain")
+def world_pretrain(
+    out: Annotated[Path, typer.Option("--out", help="Folder for checkpoints and the exported shapes-base pipeline.")] = Path("localctrl-runs/shapes-base-build"),
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    vae_steps: Annotated[int, typer.Option(help="VAE training steps.")] = 1500,
+    unet_steps: Annotated[int, typer.Option(help="UNet + text encoder training steps.")] = 6000,
+    train_items: Annotated[int, typer.Option(help="Train-split scenes rendered for training.")] = 40_000,
+    threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default).")] = 0,
+) -> None:
+    """Train shapes-base from scratch (seeded, MLflow-tracked); run again on the same --out to resume."""
+    import torch
+
+    from localctrl.shapes.pretrain import PretrainConfig, pretrain
+
+    if threads:
+        torch.set_num_threads(threads)
+    config = PretrainConfig(seed=seed, vae_steps=vae_steps, unet_steps=unet_steps, train_items=train_items)
+    folder = pretrain(out, config)
+    console.print(f"shapes-base written to {folder.resolve()} (checkpoints in {(out / 'checkpoints').resolve()})")
+
+
+@world_app.command("train-net")
+def world_train_net(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write shapes-net to (safetensors + config.json).")] = Path("localctrl-runs/shapes-net"),
+    base: Annotated[str, typer.Option(help="Stack whose VAE reconstructions shapes-net also learns from.")] = "shapes-base",
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 3000,
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+) -> None:
+    """Train shapes-net (FID-shapes features, align-shapes) on world images and their VAE reconstructions."""
+    import mlflow
+
+    from localctrl.shapes.net import save_shapes_net, train_shapes_net
+    from localctrl.stacks import load_stack
+    from localctrl.tracking import start_run
+
+    vae = load_stack(base).vae
+    with start_run("shapes-net", run_name="shapes-net", params={"base": base, "steps": steps, "seed": seed}):
+        net = train_shapes_net(steps, seed=seed, vae=vae, log=lambda step, metrics: mlflow.log_metrics(metrics, step=step))
+        folder = save_shapes_net(net, out)
+        mlflow.log_artifacts(str(folder), "shapes-net")
+    console.print(f"shapes-net written to {folder.resolve()}")
+
+
+@world_app.command("check")
+def world_check(
+    base: Annotated[str, typer.Option(help="shapes-base (shipped) or a pipeline folder.")] = "shapes-base",
+    net: Annotated[Path | None, typer.Option(help="shapes-net folder (default: the shipped one).")] = None,
+    samples: Annotated[int, typer.Option(min=8, help="Generated and real images per measurement.")] = 256,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the measurements as JSON only.")] = False,
+    grid: Annotated[Path | None, typer.Option(help="Also save a grid of samples with their prompts (PNG).")] = None,
+) -> None:
+    """Measure the shipped world models on held-out scenes (VAE, shapes-net, shapes-base samples)."""
+    import json
+
+    from localctrl.shapes.check import CheckSettings, world_check as measure
+    from localctrl.shapes.grids import save_captioned_grid
+    from localctrl.shapes.net import load_shapes_net
+    from localctrl.shipped import SHAPES_NET_DIR
+    from localctrl.stacks import load_stack
+
+    results, images, captions = measure(load_stack(base), load_shapes_net(net or SHAPES_NET_DIR), CheckSettings(samples=samples))
+    if grid is not None:
+        save_captioned_grid(images[:24], captions[:24], grid)
+    if as_json:
+        print(json.dumps(results, indent=2))
+        return
+    table = Table("measurement", "value", title=f"world check ({results['counts']['images']} held-out scenes)")
+    table.add_row("VAE reconstruction PSNR", f"{results['vae_psnr_db']:.2f} dB")
+    table.add_row("shapes-net all-correct, real", f"{results['net_accuracy_real']:.3f}")
+    table.add_row("shapes-net all-correct, VAE reconstructions", f"{results['net_accuracy_reconstructions']:.3f}")
+    for source in ("real", "samples"):
+        align = results[f"align_{source}"]
+        table.add_row(f"align-shapes, {source} (1 obj / 2 obj)", f"{align['all']:.3f} ({align['one_object']:.3f} / {align['two_object']:.3f})")
+    table.add_row("FID-shapes, samples vs real", f"{results['fid_shapes_samples_vs_real']:.2f}")
+    table.add_row("FID-shapes, real vs real (floor)", f"{results['fid_shapes_real_vs_real']:.2f}")
+    console.print(table)
+    if grid is not None:
+        console.print(f"Sample grid: {grid.resolve()}")
 
 
 @app.command()

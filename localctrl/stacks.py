@@ -2,6 +2,7 @@
 
 `load_stack(base)` accepts
 - `tiny` / `sd15-random`: built from `architectures` with seeded random weights (mechanics and speed tests);
+- `shapes-base`: the shapes world's text-to-image model, trained by this project and shipped with it;
 - a local folder in the diffusers pipeline layout (what `Stack.save_pretrained` writes);
 - a hub id such as `stable-diffusion-v1-5/stable-diffusion-v1-5`, taken from the Hugging Face cache.
 """
@@ -16,11 +17,13 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from localctrl.adapters import check_adapter_fits
 from localctrl.architectures import SD15, TINY, Architecture
-from localctrl.hub import resolve_pretrained
+from localctrl.hub import ModelNotAvailableError, resolve_pretrained
 from localctrl.seeding import seeded
+from localctrl.shipped import REBUILD, SHAPES_BASE_DIR
 from localctrl.tokenizers import check_tokenizer_fits, clip_tokenizer
 
 RANDOM_BASES = {"tiny": TINY, "sd15-random": SD15}
+SHIPPED_BASES = {"shapes-base": SHAPES_BASE_DIR}
 PIPELINE_PARTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
 
 
@@ -80,6 +83,11 @@ def load_stack(base: str | Path, seed: int = 0, dtype: torch.dtype | None = None
     if str(base) in RANDOM_BASES:
         stack = build_random_stack(RANDOM_BASES[str(base)], seed=seed)
         return stack.to(dtype=dtype) if dtype is not None else stack
+    if str(base) in SHIPPED_BASES:
+        folder = SHIPPED_BASES[str(base)]
+        if not (folder / "model_index.json").is_file():
+            raise ModelNotAvailableError(f"{base} is not in this installation ({folder}); rebuild it: {REBUILD[str(base)]}")
+        return load_stack_folder(folder, source=str(base), dtype=dtype)
     return load_stack_folder(resolve_pretrained(base, what="base model"), source=str(base), dtype=dtype)
 
 

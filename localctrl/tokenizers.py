@@ -52,3 +52,39 @@ def check_tokenizer_fits(tokenizer, vocab_size: int, source: str) -> None:
             "the tokenizer files are missing or incomplete (offline hub loads return a 2-token tokenizer "
             "without error). Provide the complete tokenizer folder."
         )
+
+
+SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
+WORD_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789,."
+
+
+def _tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]], max_length: int) -> CLIPTokenizer:
+    start, end = SPECIAL_TOKENS
+    return CLIPTokenizer(
+        vocab=vocab | {token: len(vocab) + i for i, token in enumerate(SPECIAL_TOKENS)},
+        merges=list(merges),
+        bos_token=start,
+        eos_token=end,
+        unk_token=end,
+        pad_token=end,
+        model_max_length=max_length,
+    )
+
+
+def word_tokenizer(words: list[str], max_length: int = 24) -> CLIPTokenizer:
+    """A small CLIP-format BPE tokenizer in which each of `words` is exactly one token.
+
+    Stock diffusers pipelines load it like SD's tokenizer. Other words still encode, letter by letter.
+    Merges are added for the word's *current* segmentation, repeatedly: appending a plain left-to-right
+    chain fails when an earlier merge (e.g. "a"+"n" from "and") splits a later word ("triangle").
+    """
+    vocab: dict[str, int] = {}
+    for suffix in ("", "</w>"):
+        for character in WORD_CHARACTERS:
+            vocab.setdefault(character + suffix, len(vocab))
+    merges: list[tuple[str, str]] = []
+    for word in words:
+        while len(pieces := _tokenizer(vocab, merges, max_length).tokenize(word)) > 1:
+            merges.append((pieces[0], pieces[1]))
+            vocab.setdefault(pieces[0] + pieces[1], len(vocab))
+    return _tokenizer(vocab, merges, max_length)

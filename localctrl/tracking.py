@@ -86,14 +86,29 @@ def start_run(
     tags: Mapping[str, str] | None = None,
     workdir: str | Path | None = None,
     nested: bool = False,
+    resume_run_id: str | None = None,
 ) -> Iterator["mlflow.ActiveRun"]:  # noqa: F821
-    """Start an MLflow run in `experiment` on our store, with flattened params and provenance tags."""
+    """Start an MLflow run in `experiment` on our store, with flattened params and provenance tags.
+
+    With `resume_run_id` the run is continued; MLflow params are write-once, so the params must equal the
+    ones logged before (a resumed run with a changed config is an error, not a silent mix).
+    """
     import mlflow
 
     run_tags = {"localctrl.version": localctrl.__version__}
     if commit := git_commit():
         run_tags["localctrl.git_commit"] = commit
     run_tags.update(tags or {})
+    if resume_run_id is not None:
+        use_tracking(workdir)
+        logged = mlflow.get_run(resume_run_id).data.params
+        changed = {key: (logged.get(key), value) for key, value in flatten(params or {}).items() if logged.get(key) != value}
+        if changed:
+            details = "; ".join(f"{key}: was {old!r}, now {new!r}" for key, (old, new) in sorted(changed.items()))
+            raise ValueError(f"cannot resume run {resume_run_id} with a different config ({details})")
+        with mlflow.start_run(run_id=resume_run_id, nested=nested) as run:
+            yield run
+        return
     with mlflow.start_run(experiment_id=experiment_id(experiment, workdir), run_name=run_name, nested=nested, tags=run_tags) as run:
         if params:
             mlflow.log_params(flatten(params))
