@@ -92,19 +92,24 @@ def world_pretrain(
 def world_train_net(
     out: Annotated[Path, typer.Option("--out", help="Folder to write shapes-net to (safetensors + config.json).")] = Path("localctrl-runs/shapes-net"),
     base: Annotated[str, typer.Option(help="Stack whose VAE reconstructions shapes-net also learns from.")] = "shapes-base",
-    steps: Annotated[int, typer.Option(help="Training steps.")] = 3000,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 1500,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    pool: Annotated[int, typer.Option(help="VAE reconstructions precomputed for training.")] = 8192,
+    threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default).")] = 0,
 ) -> None:
     """Train shapes-net (FID-shapes features, align-shapes) on world images and their VAE reconstructions."""
     import mlflow
+    import torch
 
+    if threads:
+        torch.set_num_threads(threads)
     from localctrl.shapes.net import save_shapes_net, train_shapes_net
     from localctrl.stacks import load_stack
     from localctrl.tracking import start_run
 
     vae = load_stack(base).vae
-    with start_run("shapes-net", run_name="shapes-net", params={"base": base, "steps": steps, "seed": seed}):
-        net = train_shapes_net(steps, seed=seed, vae=vae, log=lambda step, metrics: mlflow.log_metrics(metrics, step=step))
+    with start_run("shapes-net", run_name="shapes-net", params={"base": base, "steps": steps, "seed": seed, "pool": pool}):
+        net = train_shapes_net(steps, seed=seed, vae=vae, pool_size=pool, log=lambda step, metrics: mlflow.log_metrics(metrics, step=step))
         folder = save_shapes_net(net, out)
         mlflow.log_artifacts(str(folder), "shapes-net")
     console.print(f"shapes-net written to {folder.resolve()}")
@@ -117,19 +122,27 @@ def world_check(
     samples: Annotated[int, typer.Option(min=8, help="Generated and real images per measurement.")] = 256,
     as_json: Annotated[bool, typer.Option("--json", help="Print the measurements as JSON only.")] = False,
     grid: Annotated[Path | None, typer.Option(help="Also save a grid of samples with their prompts (PNG).")] = None,
+    card: Annotated[bool, typer.Option(help="Write the results (and grid) into the base folder's model card.")] = False,
 ) -> None:
     """Measure the shipped world models on held-out scenes (VAE, shapes-net, shapes-base samples)."""
     import json
 
+    from localctrl.shapes.card import write_model_card
     from localctrl.shapes.check import CheckSettings, world_check as measure
     from localctrl.shapes.grids import save_captioned_grid
     from localctrl.shapes.net import load_shapes_net
     from localctrl.shipped import SHAPES_NET_DIR
-    from localctrl.stacks import load_stack
+    from localctrl.stacks import SHIPPED_BASES, load_stack
 
-    results, images, captions = measure(load_stack(base), load_shapes_net(net or SHAPES_NET_DIR), CheckSettings(samples=samples))
+    stack = load_stack(base)
+    results, images, captions = measure(stack, load_shapes_net(net or SHAPES_NET_DIR), CheckSettings(samples=samples))
+    folder = SHIPPED_BASES.get(base, Path(base))
+    if card:
+        grid = folder / "samples.png"
     if grid is not None:
         save_captioned_grid(images[:24], captions[:24], grid)
+    if card:
+        console.print(f"Model card: {write_model_card(folder, results, grid.name)}")
     if as_json:
         print(json.dumps(results, indent=2))
         return

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localctrl.hub import find_cached
+from localctrl.shipped import REBUILD, SHAPES_BASE_DIR, SHAPES_NET_DIR
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,15 @@ def hub_component(name: str, used_for: str, repo_id: str, marker: str) -> Pretra
     return Pretrained(name, used_for, repo_id, in_hub_cache(repo_id, marker), how)
 
 
-# Base models, adapters and ControlNets of METHOD.md (baselines and the paper's base).
+def shipped_component(name: str, used_for: str, folder: Path, marker: str) -> Pretrained:
+    return Pretrained(name, used_for, "shipped with localctrl", lambda: folder if (folder / marker).is_file() else None,
+                      f"reinstall localctrl, or rebuild it: {REBUILD[name]}")
+
+
+# The shapes world's models (shipped), then the base models, adapters and ControlNets of METHOD.md.
 MODEL_COMPONENTS = [
+    shipped_component("shapes-base", "shapes-world base model", SHAPES_BASE_DIR, "model_index.json"),
+    shipped_component("shapes-net", "FID-shapes, align-shapes", SHAPES_NET_DIR, "config.json"),
     hub_component("SD 1.4", "base model (the paper's runs)", "CompVis/stable-diffusion-v1-4", "model_index.json"),
     hub_component("SD 1.5", "base model", "stable-diffusion-v1-5/stable-diffusion-v1-5", "model_index.json"),
     hub_component("T2I-Adapter canny", "pretrained global adapter", "TencentARC/t2iadapter_canny_sd15v2", "config.json"),

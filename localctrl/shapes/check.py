@@ -79,7 +79,8 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(255**2 / mse.clamp(min=1e-10))
 
 
-def world_check(stack: Stack, net: ShapesNet, settings: CheckSettings = CheckSettings()) -> dict:
+def world_check(stack: Stack, net: ShapesNet, settings: CheckSettings = CheckSettings()) -> tuple[dict, torch.Tensor, list[str]]:
+    """(measurements, the generated uint8 images, their prompts)."""
     test, val = held_out_scenes(settings, "test"), held_out_scenes(settings, "val")
     real, real_other = render_images(test), render_images(val)
     reconstructions = reconstruct(stack.vae, real)
