@@ -1,0 +1,75 @@
+"""Our batched sampler against diffusers' own pipelines, image for image."""
+
+import numpy as np
+import pytest
+import torch
+from diffusers import StableDiffusionAdapterPipeline
+
+from localctrl.adapters import build_adapter
+from localctrl.architectures import TINY
+from localctrl.local_adapter import LocalAdapter
+from localctrl.sampling import Request, SamplerSettings, make_scheduler, sample
+
+PROMPTS = ["a red circle", "a blue square on a white background", "a red circle", "two green triangles"]
+SETTINGS = SamplerSettings(steps=4, guidance=7.5, batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def local_adapter():
+    return LocalAdapter(build_adapter(TINY, "full", in_channels=1, seed=7), resize="area")
+
+
+def conditions(n: int) -> torch.Tensor:
+    return (torch.rand(n, 1, 64, 64, generator=torch.Generator().manual_seed(11)) > 0.8).float()
+
+
+def stock_adapter_images(stack, adapter, prompts, seeds, condition, scheduler="ddim"):
+    pipeline = StableDiffusionAdapterPipeline(vae=stack.vae, text_encoder=stack.text_encoder, tokenizer=stack.tokenizer, unet=stack.unet,
+                                              adapter=adapter, scheduler=make_scheduler(stack, scheduler), safety_checker=None,
+                                              feature_extractor=None, requires_safety_checker=False)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline(prompt=prompts, image=condition, num_inference_steps=SETTINGS.steps, guidance_scale=SETTINGS.guidance,
+                    height=64, width=64, generator=[torch.Generator().manual_seed(s) for s in seeds], output_type="np").images
+
+
+def ours(stack, adapter, prompts, seeds, condition, mask, **changes):
+    requests = [Request(p, s, c, m) for p, s, c, m in zip(prompts, seeds, condition, mask)]
+    images = sample(stack, requests, adapter, SamplerSettings(**{**SETTINGS.__dict__, **changes}), progress=False)
+    return images.permute(0, 2, 3, 1).numpy()
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "euler"])
+def test_full_mask_equals_the_stock_adapter_pipeline(tiny_stack, local_adapter, scheduler):
+    seeds, condition = [0, 1, 2, 3], conditions(4)
+    expected = stock_adapter_images(tiny_stack, local_adapter.adapter, PROMPTS, seeds, condition, scheduler)
+    got = ours(tiny_stack, local_adapter, PROMPTS, seeds, condition, torch.ones(4, 1, 64, 64), scheduler=scheduler)
+    assert np.abs(got - expected).max() <= 1 / 255
+
+
+def test_empty_mask_equals_the_stock_text_to_image_pipeline(tiny_stack, local_adapter):
+    seeds = [5, 6, 7, 8]
+    pipeline = tiny_stack.pipeline()
+    pipeline.scheduler = make_scheduler(tiny_stack, "ddim")
+    pipeline.set_progress_bar_config(disable=True)
+    expected = pipeline(prompt=PROMPTS, num_inference_steps=SETTINGS.steps, guidance_scale=SETTINGS.guidance, output_type="np",
+                        generator=[torch.Generator().manual_seed(s) for s in seeds]).images
+    got = ours(tiny_stack, local_adapter, PROMPTS, seeds, conditions(4), torch.zeros(4, 1, 64, 64))
+    assert np.abs(got - expected).max() <= 1 / 255
+
+
+def test_batch_of_8_equals_one_at_a_time(tiny_stack, local_adapter):
+    prompts, seeds, condition = PROMPTS * 2, list(range(10, 18)), conditions(8)
+    masks = torch.zeros(8, 1, 64, 64)
+    masks[:, :, 16:48, 8:40] = 1
+    masks[3] = 1
+    together = ours(tiny_stack, local_adapter, prompts, seeds, condition, masks, batch_size=8)
+    alone = ours(tiny_stack, local_adapter, prompts, seeds, condition, masks, batch_size=1)
+    assert np.abs(together - alone).max() <= 1 / 255
+
+
+def test_conditioning_factor_zero_is_text_only(tiny_stack, local_adapter):
+    seeds, condition, mask = [0, 1], conditions(2), torch.ones(2, 1, 64, 64)
+    without = ours(tiny_stack, local_adapter, PROMPTS[:2], seeds, condition, torch.zeros(2, 1, 64, 64))
+    factor_zero = ours(tiny_stack, local_adapter, PROMPTS[:2], seeds, condition, mask, conditioning_factor=0.0)
+    controlled = ours(tiny_stack, local_adapter, PROMPTS[:2], seeds, condition, mask)
+    assert np.array_equal(without, factor_zero) and not np.array_equal(without, controlled)
