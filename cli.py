@@ -13,7 +13,6 @@ console = Console()
 
 # Commands whose issue has not landed yet: they say so and fail, rather than print anything fake.
 NOT_BUILT = {
-    "train": ("Train a local adapter (masked features + z0 edge loss), tracked in MLflow.", 4),
     "sample": ("Sample images with a local adapter, masks and conditions.", 4),
     "bench": ("Run a benchmark suite: generate, detect, score, log.", 5),
     "report": ("Write paper tables and figures from MLflow runs.", 6),
@@ -158,6 +157,26 @@ def world_check(
     console.print(table)
     if grid is not None:
         console.print(f"Sample grid: {grid.resolve()}")
+
+
+@app.command()
+def train(
+    config: Annotated[Path | None, typer.Option("--config", help="YAML training config (see localctrl/train_config.py).")] = None,
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: --set z0.weight=1e-2 (repeatable).")] = None,
+    fresh: Annotated[bool, typer.Option(help="Ignore an existing checkpoint in the output folder instead of resuming.")] = False,
+) -> None:
+    """Train a local adapter (masked features + z0 edge loss) on a frozen base; resumes from --set out=DIR."""
+    from localctrl.train import train as run_training
+    from localctrl.train_config import load_train_config
+
+    try:
+        settings = load_train_config(config, overrides or [])
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    result = run_training(settings, resume=not fresh)
+    console.print(f"Trained {result.steps} steps; best validation in-mask edge F1 {result.best_metric:.3f}")
+    console.print(f"Adapters: {result.best_adapter.resolve()} (best), {result.last_adapter.resolve()} (last); MLflow run {result.run_id}")
 
 
 @app.command()

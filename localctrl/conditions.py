@@ -1,0 +1,62 @@
+"""Control conditions: computed from images (canny, colour grid) or read from a dataset (edges, seg, depth).
+
+Each condition has a fixed channel count (the adapter's `in_channels`) and values in [0, 1].
+"""
+
+import cv2
+import kornia
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+CHANNELS = {"canny": 1, "canny-opencv": 1, "colour-grid": 3, "edges": 1, "seg": 3, "depth": 1}
+FROM_MANIFEST = ("edges", "seg", "depth")  # read from the item's `conditions` (exact ground truth in the shapes world)
+SEG_PALETTE = torch.tensor([[0, 0, 0], [230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180],
+                            [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]], dtype=torch.float32) / 255
+
+
+def canny(images: Tensor, low: float = 0.1, high: float = 0.2) -> Tensor:
+    """Binary edges (N, 1, H, W) of images (N, 3, H, W) in [0, 1]: kornia's Canny (ControlNet++'s detector)."""
+    return (kornia.filters.canny(images.float(), low_threshold=low, high_threshold=high)[1] > 0).float()
+
+
+def canny_opencv(images: Tensor, low: int = 100, high: int = 200) -> Tensor:
+    """Binary edges with OpenCV's Canny on uint8 RGB, thresholds 100/200 (the paper's training condition)."""
+    uint8 = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    edges = [cv2.Canny(np.ascontiguousarray(image), low, high) for image in uint8]
+    return torch.from_numpy(np.stack(edges)).float().div(255).unsqueeze(1)
+
+
+def colour_grid(images: Tensor, cells: int = 8) -> Tensor:
+    """T2I-Adapter's colour condition: the image averaged over a cells×cells grid, shown at full size."""
+    small = F.adaptive_avg_pool2d(images.float(), cells)
+    return F.interpolate(small, size=images.shape[-2:], mode="nearest")
+
+
+def seg_to_colour(semantic: Tensor) -> Tensor:
+    """Class map (N, H, W) of small ints → palette colours (N, 3, H, W)."""
+    if semantic.max() >= len(SEG_PALETTE):
+        raise ValueError(f"segmentation class {int(semantic.max())} has no palette colour (at most {len(SEG_PALETTE) - 1})")
+    return SEG_PALETTE[semantic.long()].permute(0, 3, 1, 2)
+
+
+def compute_condition(name: str, images: Tensor) -> Tensor:
+    if name == "canny":
+        return canny(images)
+    if name == "canny-opencv":
+        return canny_opencv(images)
+    if name == "colour-grid":
+        return colour_grid(images)
+    raise ValueError(f"condition '{name}' is not computed from images; computed: canny, canny-opencv, colour-grid; "
+                     f"read from the manifest: {', '.join(FROM_MANIFEST)}")
+
+
+def manifest_condition(name: str, array: np.ndarray) -> Tensor:
+    """A condition PNG from the manifest (H, W) or (H, W, 3) → (C, H, W) in [0, 1]."""
+    tensor = torch.from_numpy(np.asarray(array))
+    if name == "seg":
+        return seg_to_colour(tensor[None])[0]
+    if name in ("edges", "depth"):
+        return (tensor.float() / 255)[None] if tensor.ndim == 2 else tensor.float().permute(2, 0, 1)[:1] / 255
+    raise ValueError(f"condition '{name}' is not read from the manifest; known: {', '.join(FROM_MANIFEST)}")

@@ -1,0 +1,199 @@
+"""`localctrl train`: a T2I-Adapter whose features are masked, with the z0 edge loss, on a frozen base.
+
+One loop, top to bottom: set up → (resume) → for each step: batch, noise, masked adapter features,
+frozen UNet, loss, optimiser step → log → validate (in-mask edge F1, out-of-mask edge density, grid) →
+checkpoint. Training runs on accelerate (one process or DDP), with frozen modules in bf16/fp16 on GPU.
+"""
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import torch
+from accelerate import Accelerator
+from diffusers import DDPMScheduler
+
+from localctrl.adapters import build_adapter
+from localctrl.architectures import ARCHITECTURES, SD15, Architecture
+from localctrl.checkpoints import load_checkpoint, save_checkpoint, step_generator
+from localctrl.conditions import CHANNELS, canny
+from localctrl.edge_fidelity import edge_scores
+from localctrl.local_adapter import LocalAdapter, resize_mask
+from localctrl.sampling import Request, SamplerSettings, sample
+from localctrl.stacks import RANDOM_BASES, Stack, load_stack
+from localctrl.train_config import TrainConfig
+from localctrl.train_data import ExampleSet
+from localctrl.tracking import start_run
+from localctrl.z0_loss import Z0Settings, local_control_loss
+
+EXPERIMENT = "train"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN/inf; training stops and the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    best_adapter: Path
+    last_adapter: Path
+    best_metric: float
+    steps: int
+    run_id: str
+
+
+def adapter_architecture(base: str) -> Architecture:
+    """Which adapter layout fits the base: its own architecture, shapes-base's, or SD 1.x's for real bases."""
+    if base in RANDOM_BASES:
+        return RANDOM_BASES[base]
+    if base == "shapes-base" or Path(base, "localctrl-shapes-base").exists():
+        from localctrl.shapes.base_model import ADAPTERS
+
+        return Architecture("shapes-base", 64, {}, {}, {}, adapters=ADAPTERS)
+    return ARCHITECTURES.get(base, SD15)
+
+
+def sample_timesteps(kind: str, n: int, total: int, generator: torch.Generator) -> torch.Tensor:
+    """Cubic t = (1 − u³)·T favours noisy steps (T2I-Adapter's choice); uniform as an option."""
+    u = torch.rand(n, generator=generator)
+    t = (1 - u**3) * total if kind == "cubic" else u * total
+    return t.long().clamp(0, total - 1)
+
+
+def freeze(stack: Stack, dtype: torch.dtype, device) -> None:
+    for module in stack.modules().values():
+        module.requires_grad_(False).eval().to(device)
+        if module.dtype != dtype:  # cast only when needed: diffusers warns on every dtype cast
+            module.to(dtype=dtype)
+
+
+@torch.no_grad()
+def encode_text(stack: Stack, captions: list[str]) -> torch.Tensor:
+    ids = stack.tokenizer(captions, padding="max_length", max_length=stack.tokenizer.model_max_length, truncation=True,
+                          return_tensors="pt").input_ids.to(stack.text_encoder.device)
+    return stack.text_encoder(ids)[0]
+
+
+@torch.no_grad()
+def validate(stack: Stack, adapter: LocalAdapter, examples, config: TrainConfig, masked: bool) -> tuple[dict, torch.Tensor]:
+    """In-mask edge F1 against the reference edges and out-of-mask edge density of generated images."""
+    requests = [Request(caption, config.seed + k, condition, mask if masked else None)
+                for k, (caption, condition, mask) in enumerate(zip(examples.captions, examples.conditions, examples.masks))]
+    settings = SamplerSettings(steps=config.validation_steps, guidance=4.0, batch_size=16)
+    images = sample(stack, requests, adapter, settings, progress=False)
+    detected = canny(images)
+    inside = edge_scores(detected, examples.reference_edges, examples.masks)
+    outside = edge_scores(detected, examples.reference_edges, 1 - examples.masks)
+    return {"val_edge_f1_in": float(inside.f1.mean()), "val_edge_density_out": float(outside.density.mean())}, images
+
+
+def train(config: TrainConfig, resume: bool = True) -> TrainResult:
+    # --- set up: frozen base, trainable adapter, data, optimiser -------------------------------------------
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.optim.grad_accum)
+    frozen_dtype = {"no": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[config.mixed_precision]
+    stack = load_stack(config.base)
+    freeze(stack, frozen_dtype, accelerator.device)
+    if config.gradient_checkpointing:
+        stack.unet.enable_gradient_checkpointing()
+    adapter = LocalAdapter(build_adapter(adapter_architecture(config.base), config.adapter, CHANNELS[config.condition], config.seed),
+                           resize=config.masks.resize)
+    stack.check_adapter(adapter.adapter)
+    train_set = ExampleSet(config.data, config.condition, stack.image_size, "train")
+    validation = ExampleSet(config.data, config.condition, stack.image_size, "val", limit=config.data.validation_items)
+    validation_batch = validation.validation_batch(config.seed, config.masks, config.masked)
+    noise_scheduler = DDPMScheduler.from_config(stack.scheduler.config)
+    prediction_type = noise_scheduler.config.prediction_type
+    alphas = noise_scheduler.alphas_cumprod.to(accelerator.device)
+    z0 = Z0Settings(config.z0.weight, config.z0.filter, config.z0.reduction, config.z0.weighting, tuple(config.z0.window)) \
+        if config.z0.enabled and config.masked else None
+    optimizer = torch.optim.AdamW(adapter.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(1, config.optim.warmup_steps)))
+    adapter, optimizer = accelerator.prepare(adapter, optimizer)
+
+    # --- resume: weights, optimiser, schedule, step, early-stopping state -----------------------------------
+    out = Path(config.out)
+    checkpoint_path, state_path = out / "checkpoint.pt", out / "state.json"
+    state = json.loads(state_path.read_text()) if resume and state_path.is_file() else {}
+    if state and state["config"] != json.loads(config.model_dump_json()):
+        raise ValueError(f"{out} holds a run with another config; use a new --out or the same settings")
+    checkpoint = load_checkpoint(checkpoint_path) if state else None
+    if checkpoint is not None:
+        accelerator.unwrap_model(adapter).load_state_dict(checkpoint["adapter"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        schedule.load_state_dict(checkpoint["schedule"])
+    step = checkpoint["step"] if checkpoint else 0
+    best, stale = state.get("best", -math.inf), state.get("stale", 0)
+
+    params = json.loads(config.model_dump_json())
+    with start_run(EXPERIMENT, run_name=out.name, params=params, resume_run_id=state.get("run_id")) as run:
+        def save_state():
+            state_path.write_text(json.dumps({"config": params, "run_id": run.info.run_id, "best": best, "stale": stale}))
+
+        out.mkdir(parents=True, exist_ok=True)
+        save_state()
+        tic, start_step = time.perf_counter(), step
+        while step < config.steps:
+            # --- one optimiser step, accumulated over micro-batches ------------------------------------------
+            for micro in range(config.optim.grad_accum):
+                generator = step_generator(config.seed, f"noise-{micro}", step)
+                batch = train_set.training_batch(config.seed, step, micro, config.optim.batch_size, config.masks, config.masked)
+                images = batch.images.to(accelerator.device, frozen_dtype)
+                with torch.no_grad():
+                    posterior = stack.vae.encode(images * 2 - 1).latent_dist
+                    latents = (posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator).to(posterior.mean))
+                    latents = latents * stack.vae.config.scaling_factor
+                dropped = torch.rand(len(batch.captions), generator=generator) < config.caption_dropout
+                text = encode_text(stack, ["" if drop else caption for drop, caption in zip(dropped, batch.captions)])
+                noise = torch.randn(latents.shape, generator=generator).to(latents)
+                timesteps = sample_timesteps(config.timesteps, len(latents), noise_scheduler.config.num_train_timesteps, generator)
+                timesteps = timesteps.to(accelerator.device)
+                noisy = noise_scheduler.add_noise(latents, noise, timesteps)
+                masks = batch.masks.to(accelerator.device)
+                with accelerator.accumulate(adapter), accelerator.autocast():
+                    features = adapter(batch.conditions.to(accelerator.device), masks if config.masked else None)
+                    output = stack.unet(noisy, timesteps, text, down_intrablock_additional_residuals=[f.to(frozen_dtype) for f in features]).sample
+                    target = {"epsilon": noise, "v_prediction": noise_scheduler.get_velocity(latents, noise, timesteps),
+                              "sample": latents}[prediction_type]
+                    latent_mask = resize_mask(masks, latents.shape[-2:], config.masks.resize)
+                    terms = local_control_loss(output, target, noisy, latents, timesteps, latent_mask, alphas, prediction_type, z0)
+                    if not torch.isfinite(terms.loss):
+                        raise NonFiniteLossError(f"loss is {terms.loss.item()} at step {step + 1} (micro-batch {micro}); "
+                                                 f"the last good checkpoint is kept in {checkpoint_path}")
+                    accelerator.backward(terms.loss)
+                if accelerator.sync_gradients:  # the last micro-batch: one optimiser step
+                    grad_norm = accelerator.clip_grad_norm_(adapter.parameters(), config.optim.max_grad_norm)
+                    optimizer.step()
+                    schedule.step()
+                    optimizer.zero_grad(set_to_none=True)
+            step += 1
+
+            # --- log, validate, checkpoint ----------------------------------------------------------------------
+            if accelerator.is_main_process and step % config.log_every == 0:
+                mlflow.log_metrics({"loss": terms.loss.item(), "loss_simple": terms.loss_simple.item(), "loss_z0": terms.loss_z0.item(),
+                                    "lr": schedule.get_last_lr()[0], "grad_norm": float(grad_norm),
+                                    "steps_per_s": (step - start_step) / (time.perf_counter() - tic)}, step=step)
+            stop = False
+            if accelerator.is_main_process and (step % config.validate_every == 0 or step == config.steps):
+                local = accelerator.unwrap_model(adapter)
+                metrics, images = validate(stack, local, validation_batch, config, config.masked)
+                mlflow.log_metrics(metrics, step=step)
+                settings = {"masked_training": config.masked, "condition": config.condition, "base": config.base}
+                local.save_pretrained(out / "adapter-last", **settings)
+                if metrics["val_edge_f1_in"] > best:
+                    best, stale = metrics["val_edge_f1_in"], 0
+                    local.save_pretrained(out / "adapter-best", **settings)
+                else:
+                    stale += 1
+                    stop = stale >= config.patience
+            if accelerator.is_main_process and (step % config.checkpoint_every == 0 or step == config.steps or stop):
+                save_checkpoint(checkpoint_path, {"step": step, "adapter": accelerator.unwrap_model(adapter).state_dict(),
+                                                  "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()})
+                save_state()
+            if stop:
+                break
+        mlflow.log_artifacts(str(out / "adapter-best"), "adapter-best")
+        return TrainResult(out, out / "adapter-best", out / "adapter-last", best, step, run.info.run_id)

@@ -1,0 +1,98 @@
+"""`localctrl train` on the tiny stack and the shapes world: resume, NaN handling, logging, errors."""
+
+import json
+
+import mlflow
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import localctrl.train as train_module
+from localctrl.datasets import write_manifest
+from localctrl.train import NonFiniteLossError, train
+from localctrl.train_config import load_train_config
+
+SMALL = ["base=tiny", "steps=4", "validate_every=2", "checkpoint_every=2", "log_every=1", "data.shapes_items=32",
+         "data.validation_items=4", "validation_steps=2", "optim.batch_size=2", "optim.grad_accum=2", "optim.lr=1e-3"]
+
+
+def config(tmp_path, *extra):
+    return load_train_config(overrides=[*SMALL, f"out={tmp_path}", *extra])
+
+
+def adapter_weights(folder):
+    return load_file(folder / "diffusion_pytorch_model.safetensors")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_killed_run_resumes_to_the_same_adapter(tmp_path, monkeypatch):
+    straight = train(config(tmp_path / "straight"))
+    real = train_module.step_generator
+
+    def killed_at_step_3(seed, name, step):
+        if step == 3:
+            raise KeyboardInterrupt
+        return real(seed, name, step)
+
+    monkeypatch.setattr(train_module, "step_generator", killed_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(tmp_path / "resumed"))
+    monkeypatch.setattr(train_module, "step_generator", real)
+    resumed = train(config(tmp_path / "resumed"))
+    expected, got = adapter_weights(straight.last_adapter), adapter_weights(resumed.last_adapter)
+    assert all(torch.equal(expected[key], got[key]) for key in expected)
+    assert resumed.run_id == json.loads((tmp_path / "resumed" / "state.json").read_text())["run_id"]
+
+
+def test_losses_params_and_validation_are_logged(tmp_path):
+    result = train(config(tmp_path, "z0.weight=0.01"))
+    run = mlflow.get_run(result.run_id)
+    assert {"loss", "loss_simple", "loss_z0", "lr", "grad_norm", "steps_per_s", "val_edge_f1_in", "val_edge_density_out"} <= set(run.data.metrics)
+    assert run.data.params["z0.weight"] == "0.01" and run.data.params["masks.resize"] == "area"
+    assert run.data.metrics["loss_z0"] > 0
+    assert json.loads((result.best_adapter / "localctrl.json").read_text())["masked_training"] is True
+
+
+def test_the_global_baseline_trains_without_the_z0_term(tmp_path):
+    result = train(config(tmp_path, "masked=false"))
+    assert mlflow.get_run(result.run_id).data.metrics["loss_z0"] == 0
+
+
+def test_a_nan_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    real = train_module.local_control_loss
+    calls = {"n": 0}
+
+    def nan_at_step_3(*args):
+        calls["n"] += 1
+        terms = real(*args)
+        if calls["n"] > 4:  # micro-batches 5+ belong to step 3
+            terms.loss = terms.loss * float("nan")
+        return terms
+
+    monkeypatch.setattr(train_module, "local_control_loss", nan_at_step_3)
+    with pytest.raises(NonFiniteLossError, match="at step 3"):
+        train(config(tmp_path))
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 2
+
+
+def test_an_empty_dataset_is_refused_before_training(tmp_path):
+    write_manifest(tmp_path, [])
+    with pytest.raises(ValueError, match="has no items in split 'train'"):
+        train(config(tmp_path / "out", f"data.source={tmp_path}"))
+
+
+def test_config_errors_name_the_key(tmp_path):
+    with pytest.raises(ValueError, match="z0.wieght: Extra inputs are not permitted"):
+        load_train_config(overrides=["z0.wieght=1"])
+    with pytest.raises(ValueError, match="masks.kinds: unknown kind"):
+        load_train_config(overrides=["masks.kinds={star: 1}"])
+    (tmp_path / "bad.yaml").write_text("steps: [1, 2\n")
+    with pytest.raises(ValueError, match="bad.yaml is not valid YAML"):
+        load_train_config(tmp_path / "bad.yaml")
