@@ -13,7 +13,6 @@ console = Console()
 
 # Commands whose issue has not landed yet: they say so and fail, rather than print anything fake.
 NOT_BUILT = {
-    "sample": ("Sample images with a local adapter, masks and conditions.", 4),
     "bench": ("Run a benchmark suite: generate, detect, score, log.", 5),
     "report": ("Write paper tables and figures from MLflow runs.", 6),
 }
@@ -128,7 +127,7 @@ def world_check(
 
     from localctrl.shapes.card import write_model_card
     from localctrl.shapes.check import CheckSettings, world_check as measure
-    from localctrl.shapes.grids import save_captioned_grid
+    from localctrl.grids import save_captioned_grid
     from localctrl.shapes.net import load_shapes_net
     from localctrl.shipped import SHAPES_NET_DIR
     from localctrl.stacks import SHIPPED_BASES, load_stack
@@ -177,6 +176,62 @@ def train(
     result = run_training(settings, resume=not fresh)
     console.print(f"Trained {result.steps} steps; best validation in-mask edge F1 {result.best_metric:.3f}")
     console.print(f"Adapters: {result.best_adapter.resolve()} (best), {result.last_adapter.resolve()} (last); MLflow run {result.run_id}")
+
+
+@app.command()
+def sample(
+    prompts: Annotated[list[str], typer.Option("--prompt", help="Prompt (repeatable: one image per prompt and seed).")],
+    base: Annotated[str, typer.Option(help="Base stack: shapes-base, tiny, a pipeline folder or a cached hub id.")] = "shapes-base",
+    adapter: Annotated[Path | None, typer.Option(help="Adapter folder (from localctrl train); none: text only.")] = None,
+    conditions: Annotated[list[Path] | None, typer.Option("--condition", help="Condition image (one, or one per prompt).")] = None,
+    masks: Annotated[list[str] | None, typer.Option("--mask", help="none | full | box:x0,y0,x1,y1 | mask.png (one, or one per prompt).")] = None,
+    scale: Annotated[float, typer.Option(help="Adapter conditioning scale.")] = 1.0,
+    conditioning_factor: Annotated[float, typer.Option(min=0, max=1, help="Fraction of the first steps that get the control.")] = 1.0,
+    scheduler: Annotated[str, typer.Option(help="ddim | ddpm | pndm | euler | euler-a | dpm++")] = "ddim",
+    steps: Annotated[int, typer.Option(min=1)] = 30,
+    guidance: Annotated[float, typer.Option()] = 7.5,
+    seed: Annotated[int, typer.Option(help="Image k uses seed + k.")] = 0,
+    images_per_prompt: Annotated[int, typer.Option(min=1)] = 1,
+    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    out: Annotated[Path, typer.Option(help="Folder for the PNGs and grid.png.")] = Path("localctrl-runs/samples"),
+) -> None:
+    """Sample images with local control: PNGs plus a grid with each mask outlined."""
+    import torch
+    from PIL import Image
+
+    from localctrl.grids import save_captioned_grid
+    from localctrl.local_adapter import LocalAdapter
+    from localctrl.sample_inputs import broadcast, load_condition, parse_mask
+    from localctrl.sampling import Request, SamplerSettings, sample as generate, to_uint8
+    from localctrl.stacks import load_stack
+
+    try:
+        stack = load_stack(base)
+        local = LocalAdapter.from_pretrained(adapter) if adapter else None
+        if local is not None:
+            stack.check_adapter(local.adapter)
+        size = stack.image_size
+        if conditions and local is None:
+            raise ValueError("--condition needs --adapter")
+        condition_list = broadcast(conditions or [], len(prompts), "--condition")
+        mask_list = broadcast(masks or [], len(prompts), "--mask")
+        requests = []
+        for index, (prompt, condition, mask) in enumerate(zip(prompts, condition_list, mask_list)):
+            tensor = load_condition(condition, local.adapter.config.in_channels, size) if condition else None
+            region = parse_mask(mask or "none", size)
+            for _ in range(images_per_prompt):
+                requests.append(Request(prompt, seed + len(requests), tensor, region))
+    except (ValueError, FileNotFoundError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    settings = SamplerSettings(scheduler, steps, guidance, scale, conditioning_factor, batch_size)
+    images = to_uint8(generate(stack, requests, local, settings))
+    out.mkdir(parents=True, exist_ok=True)
+    for k, image in enumerate(images):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(out / f"{k:05d}.png")
+    shown = torch.stack([r.mask if r.mask is not None else torch.zeros(1, size, size) for r in requests])
+    grid = save_captioned_grid(images, [r.prompt for r in requests], out / "grid.png", masks=shown)
+    console.print(f"Wrote {len(images)} images to {out.resolve()} (grid: {grid.resolve()})")
 
 
 @app.command()
