@@ -158,6 +158,28 @@ def world_check(
         console.print(f"Sample grid: {grid.resolve()}")
 
 
+@data_app.command("prepare")
+def data_prepare(
+    images: Annotated[Path, typer.Option(help="Folder of source images.")],
+    captions: Annotated[Path, typer.Option(help="CSV (file, caption) or JSONL ({file, caption}) naming images in --images.")],
+    out: Annotated[Path, typer.Option(help="Dataset folder to write (manifest.jsonl + PNGs).")],
+    size: Annotated[int, typer.Option(min=32, help="Training size: shorter side resized (Lanczos), centre crop.")] = 512,
+    conditions: Annotated[list[str] | None, typer.Option("--condition", help="canny | colour-grid (repeatable).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
+) -> None:
+    """Prepare real images + captions as a manifest dataset (resumable; unreadable images reported and skipped)."""
+    from localctrl.prepare import REPORT, prepare_dataset
+
+    try:
+        report = prepare_dataset(images, captions, out, size=size, conditions=tuple(conditions or ["canny"]), seed=seed)
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"{report.written} written, {report.reused} already there, {len(report.skipped)} skipped → {out.resolve()}")
+    if report.skipped:
+        console.print(f"[yellow]Skipped images are listed in {(out / REPORT).resolve()}[/yellow]")
+
+
 @app.command()
 def train(
     config: Annotated[Path | None, typer.Option("--config", help="YAML training config (see localctrl/train_config.py).")] = None,
