@@ -21,8 +21,9 @@ from localctrl.architectures import ARCHITECTURES, SD15, Architecture
 from localctrl.checkpoints import load_checkpoint, save_checkpoint, step_generator
 from localctrl.conditions import CHANNELS, canny
 from localctrl.edge_fidelity import edge_scores
+from localctrl.grids import save_captioned_grid
 from localctrl.local_adapter import LocalAdapter, resize_mask
-from localctrl.sampling import Request, SamplerSettings, sample
+from localctrl.sampling import Request, SamplerSettings, sample, to_uint8
 from localctrl.stacks import RANDOM_BASES, Stack, load_stack
 from localctrl.train_config import TrainConfig
 from localctrl.train_data import ExampleSet
@@ -181,6 +182,9 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
                 local = accelerator.unwrap_model(adapter)
                 metrics, images = validate(stack, local, validation_batch, config, config.masked)
                 mlflow.log_metrics(metrics, step=step)
+                grid = save_captioned_grid(to_uint8(images), validation_batch.captions, out / "validation" / f"step-{step:06d}.png",
+                                           masks=validation_batch.masks)
+                mlflow.log_artifact(str(grid), "validation")
                 settings = {"masked_training": config.masked, "condition": config.condition, "base": config.base}
                 local.save_pretrained(out / "adapter-last", **settings)
                 if metrics["val_edge_f1_in"] > best:
