@@ -20,12 +20,36 @@ class AdapterMismatchError(ValueError):
     """An adapter whose feature maps do not line up with the UNet's down blocks."""
 
 
-def build_adapter(arch: Architecture, kind: str = "full", in_channels: int = 3, seed: int = 0) -> T2IAdapter:
-    """A T2I-Adapter of `arch` ("full" or "light") with seeded random weights (training starts from scratch)."""
-    if kind not in arch.adapters:
-        raise ValueError(f"adapter kind '{kind}' is not defined for the {arch.name} architecture; known: {sorted(arch.adapters)}")
+ADAPTER_KINDS = ("full", "light")
+
+
+def adapter_config(block_out_channels: list[int], vae_scale_factor: int, kind: str) -> dict:
+    """T2IAdapter kwargs whose feature maps line up with a UNet's down blocks (one map per block).
+
+    Full: one width per down block (SD 1.x: [320, 640, 1280, 1280], 2 res blocks, METHOD.md's canny adapter).
+    Light: one width fewer, its extra last map repeating the last width (SD 1.x: [320, 640, 1280], 4 res blocks).
+    Pixel-unshuffle by the VAE's factor puts the first map at latent resolution. Small (toy) UNets get 1 res block.
+    """
+    channels = list(block_out_channels)
+    large = channels[0] >= 320
+    if kind == "full":
+        return dict(adapter_type="full_adapter", channels=channels, num_res_blocks=2 if large else 1, downscale_factor=vae_scale_factor)
+    if kind == "light":
+        if channels[-1] != channels[-2]:
+            raise ValueError(f"a light adapter repeats its last width, but the UNet's last two down blocks have {channels[-2:]} channels")
+        return dict(adapter_type="light_adapter", channels=channels[:-1], num_res_blocks=4 if large else 1, downscale_factor=vae_scale_factor)
+    raise ValueError(f"unknown adapter kind '{kind}'; known: {', '.join(ADAPTER_KINDS)}")
+
+
+def build_adapter(source, kind: str = "full", in_channels: int = 3, seed: int = 0) -> T2IAdapter:
+    """A T2I-Adapter ("full" or "light") fitting `source` (an Architecture or a Stack), seeded random weights."""
+    if isinstance(source, Architecture):
+        channels, scale = source.unet["block_out_channels"], 2 ** (len(source.vae["block_out_channels"]) - 1)
+    else:
+        channels, scale = source.unet.config.block_out_channels, source.vae_scale_factor
+    config = adapter_config(channels, scale, kind)
     with seeded(seed):
-        return T2IAdapter(in_channels=in_channels, **arch.adapters[kind])
+        return T2IAdapter(in_channels=in_channels, **config)
 
 
 def load_adapter(name_or_path: str | Path, dtype: torch.dtype | None = None) -> T2IAdapter:

@@ -3,7 +3,7 @@
 `SD15` has the exact shapes of Stable Diffusion 1.x (v1.4 and v1.5 share them): it lets speed tests run
 on a GPU without downloading weights. `TINY` is a seconds-on-CPU stack for mechanics tests: a 3-level
 VAE (64² images → 16² latents), a 2-layer CLIP text encoder on the real CLIP vocabulary, and a small
-cross-attention UNet whose down blocks line up with a matching T2I-Adapter.
+cross-attention UNet. Matching T2I-Adapters are derived from the UNet (localctrl.adapters.adapter_config).
 """
 
 from dataclasses import dataclass, field
@@ -33,7 +33,6 @@ class Architecture:
     vae: dict
     text_encoder: dict
     unet: dict
-    adapters: dict = field(default_factory=dict)  # kind ("full", "light") -> T2IAdapter kwargs
     scheduler: dict = field(default_factory=lambda: dict(SD_SCHEDULER))
 
 
@@ -72,11 +71,6 @@ SD15 = Architecture(
         cross_attention_dim=768,
         attention_head_dim=8,
     ),
-    adapters=dict(
-        # METHOD.md: canny adapter (1 input channel) and colour adapter, trained from scratch.
-        full=dict(adapter_type="full_adapter", channels=[320, 640, 1280, 1280], num_res_blocks=2, downscale_factor=8),
-        light=dict(adapter_type="light_adapter", channels=[320, 640, 1280], num_res_blocks=4, downscale_factor=8),
-    ),
 )
 
 TINY = Architecture(
@@ -113,11 +107,6 @@ TINY = Architecture(
         cross_attention_dim=32,
         attention_head_dim=8,
         norm_num_groups=8,
-    ),
-    adapters=dict(
-        # Feature maps 32@16², 64@8², 64@4²: one per UNet down block at 64² images.
-        full=dict(adapter_type="full_adapter", channels=[32, 64, 64], num_res_blocks=1, downscale_factor=4),
-        light=dict(adapter_type="light_adapter", channels=[32, 64], num_res_blocks=1, downscale_factor=4),
     ),
 )
 

@@ -17,14 +17,13 @@ from accelerate import Accelerator
 from diffusers import DDPMScheduler
 
 from localctrl.adapters import build_adapter
-from localctrl.architectures import ARCHITECTURES, SD15, Architecture
 from localctrl.checkpoints import load_checkpoint, save_checkpoint, step_generator
 from localctrl.conditions import CHANNELS, canny
 from localctrl.edge_fidelity import edge_scores
 from localctrl.grids import save_captioned_grid
 from localctrl.local_adapter import LocalAdapter, resize_mask
 from localctrl.sampling import Request, SamplerSettings, sample, to_uint8
-from localctrl.stacks import RANDOM_BASES, Stack, load_stack
+from localctrl.stacks import Stack, load_stack
 from localctrl.train_config import TrainConfig
 from localctrl.train_data import ExampleSet
 from localctrl.tracking import start_run
@@ -45,17 +44,6 @@ class TrainResult:
     best_metric: float
     steps: int
     run_id: str
-
-
-def adapter_architecture(base: str) -> Architecture:
-    """Which adapter layout fits the base: its own architecture, shapes-base's, or SD 1.x's for real bases."""
-    if base in RANDOM_BASES:
-        return RANDOM_BASES[base]
-    if base == "shapes-base" or Path(base, "localctrl-shapes-base").exists():
-        from localctrl.shapes.base_model import ADAPTERS
-
-        return Architecture("shapes-base", 64, {}, {}, {}, adapters=ADAPTERS)
-    return ARCHITECTURES.get(base, SD15)
 
 
 def sample_timesteps(kind: str, n: int, total: int, generator: torch.Generator) -> torch.Tensor:
@@ -100,8 +88,7 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     freeze(stack, frozen_dtype, accelerator.device)
     if config.gradient_checkpointing:
         stack.unet.enable_gradient_checkpointing()
-    adapter = LocalAdapter(build_adapter(adapter_architecture(config.base), config.adapter, CHANNELS[config.condition], config.seed),
-                           resize=config.masks.resize)
+    adapter = LocalAdapter(build_adapter(stack, config.adapter, CHANNELS[config.condition], config.seed), resize=config.masks.resize)
     stack.check_adapter(adapter.adapter)
     train_set = ExampleSet(config.data, config.condition, stack.image_size, "train")
     validation = ExampleSet(config.data, config.condition, stack.image_size, "val", limit=config.data.validation_items)

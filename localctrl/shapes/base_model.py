@@ -45,11 +45,6 @@ UNET = dict(
     attention_head_dim=4,
     norm_num_groups=16,
 )
-# Adapters whose feature maps line up with UNET's down blocks at 64² (32@16², 64@8², 96@4²).
-ADAPTERS = dict(
-    full=dict(adapter_type="full_adapter", channels=[32, 64, 96], num_res_blocks=1, downscale_factor=4),
-    light=dict(adapter_type="light_adapter", channels=[32, 64], num_res_blocks=1, downscale_factor=4),
-)
 
 
 def shapes_tokenizer() -> CLIPTokenizer:

@@ -7,7 +7,7 @@ from diffusers import AutoencoderKL, StableDiffusionPipeline, T2IAdapter, UNet2D
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from localctrl.adapters import AdapterMismatchError, adapter_feature_shapes, build_adapter, unet_residual_shapes
-from localctrl.architectures import SD15, TINY, Architecture
+from localctrl.architectures import SD15, TINY
 from localctrl.hub import ModelNotAvailableError
 from localctrl.stacks import load_stack
 from localctrl.tokenizers import TokenizerMismatchError
@@ -141,5 +141,16 @@ def test_a_folder_missing_parts_is_an_error_naming_them(tmp_path):
 
 
 def test_unknown_adapter_kind_is_an_error():
-    with pytest.raises(ValueError, match="known: \\['full', 'light'\\]"):
-        build_adapter(Architecture("x", 64, {}, {}, {}, adapters={"full": {}, "light": {}}), "xl")
+    with pytest.raises(ValueError, match="unknown adapter kind 'xl'; known: full, light"):
+        build_adapter(TINY, "xl")
+
+
+def test_adapters_are_derived_from_the_unet_and_fit_it(tiny_stack):
+    from localctrl.shapes.base_model import build_untrained_base
+
+    shapes = build_untrained_base(0)
+    shapes.check_adapter(build_adapter(shapes, "full"))
+    with pytest.raises(ValueError, match=r"last two down blocks have \[64, 96\] channels"):
+        build_adapter(shapes, "light")
+    for kind in ("full", "light"):
+        tiny_stack.check_adapter(build_adapter(tiny_stack, kind))
