@@ -20,7 +20,8 @@ $(INSTALLED): pyproject.toml constraints.txt
 # The main job on the embedded default. Grows as the pipeline does (shapes world → bench → report).
 demo: $(INSTALLED)
 	$(BIN)/localctrl doctor
-	$(BIN)/localctrl stack tiny --save localctrl-runs/stacks/tiny
+	$(BIN)/localctrl data shapes --out localctrl-runs/shapes-demo -n 2000 --seed 0
+	$(BIN)/localctrl world check --samples 128 --grid localctrl-runs/world-check.png
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest

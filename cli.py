@@ -139,8 +139,7 @@ def world_check(
         grid = folder / "samples.png"
     if grid is not None:
         save_captioned_grid(images[:24], captions[:24], grid)
-    if card:
-        console.print(f"Model card: {write_model_card(folder, results, grid.name)}")
+    card_path = write_model_card(folder, results, grid.name) if card else None
     if as_json:
         print(json.dumps(results, indent=2))
         return
@@ -156,6 +155,8 @@ def world_check(
     console.print(table)
     if grid is not None:
         console.print(f"Sample grid: {grid.resolve()}")
+    if card_path is not None:
+        console.print(f"Model card: {card_path.resolve()}")
 
 
 @data_app.command("prepare")
