@@ -28,7 +28,9 @@ def test_wheel_contains_code_and_suites_and_runs(tmp_path):
     wheel = build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     assert "cli.py" in names
-    for required in ("localctrl/stacks.py", "bench/suites.py", "reports/tables.py", "suites/smoke.yaml"):
+    shipped = ("localctrl/weights/shapes-base/unet/diffusion_pytorch_model.safetensors", "localctrl/weights/shapes-base/tokenizer/tokenizer.json",
+                "localctrl/weights/shapes-net/model.safetensors")
+    for required in ("localctrl/stacks.py", "bench/suites.py", "reports/tables.py", "suites/smoke.yaml", *shipped):
         assert required in names, required
     assert not any(name.startswith("tests/") for name in names)
 
