@@ -21,7 +21,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 demo: $(INSTALLED)
 	$(BIN)/localctrl doctor
 	$(BIN)/localctrl data shapes --out localctrl-runs/shapes-demo -n 2000 --seed 0
-	$(BIN)/localctrl world check --samples 128 --grid localctrl-runs/world-check.png
+	$(BIN)/localctrl world check --samples 256 --grid localctrl-runs/world-check.png
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest

@@ -123,6 +123,7 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
 
         out.mkdir(parents=True, exist_ok=True)
         save_state()
+        mlflow.log_dict(params, "config.json")  # the whole config as one readable artifact beside the flat params
         tic, start_step = time.perf_counter(), step
         while step < config.steps:
             # --- one optimiser step, accumulated over micro-batches ------------------------------------------

@@ -60,6 +60,7 @@ def test_losses_params_and_validation_are_logged(tmp_path):
     assert json.loads((result.best_adapter / "localctrl.json").read_text())["masked_training"] is True
     artifacts = {entry.path for entry in mlflow.MlflowClient().list_artifacts(result.run_id, "validation")}
     assert artifacts == {"validation/step-000002.png", "validation/step-000004.png"}
+    assert mlflow.artifacts.load_dict(f"runs:/{result.run_id}/config.json")["z0"]["weight"] == 0.01
 
 
 def test_the_global_baseline_trains_without_the_z0_term(tmp_path):
