@@ -227,20 +227,9 @@ def test_vae_batches_are_half_reconstructions_with_their_scenes_targets():
 
 
 def test_training_with_a_real_autoencoder_uses_its_reconstructions():
-    from diffusers import AutoencoderKL
+    from localctrl.shapes.base_model import build_untrained_base
 
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        vae = AutoencoderKL(
-            down_block_types=("DownEncoderBlock2D",) * 3,
-            up_block_types=("UpDecoderBlock2D",) * 3,
-            block_out_channels=(16, 32, 64),
-            layers_per_block=1,
-            latent_channels=4,
-            norm_num_groups=8,
-            sample_size=64,
-            mid_block_add_attention=False,
-        ).eval()
+    vae = build_untrained_base(0).vae  # shapes-base's VAE architecture, random weights
     data = TrainingData(0, batch_size=8, vae=vae, pool_size=8)
     images, _, _, is_recon = data.batch()
     # Rendered pixels are palette colours or greys (backgrounds); an untrained VAE's output is neither.
