@@ -53,8 +53,11 @@ class ExampleSet:
         self.condition, self.image_size, self.source = condition, image_size, data.source
         if data.source == "shapes":
             self.world = WorldConfig(size=image_size)
-            wanted = limit or data.shapes_items
-            self.keys = [i for i in range(wanted * 20) if sample_scene(data.world_seed, i, self.world).split == split][:wanted]
+            wanted, index, self.keys = limit or data.shapes_items, 0, []
+            while len(self.keys) < wanted:  # the first `wanted` scenes of the split, in index order
+                if sample_scene(data.world_seed, index, self.world).split == split:
+                    self.keys.append(index)
+                index += 1
             self.world_seed = data.world_seed
         else:
             self.items = read_manifest(data.source, split=split)[: limit or None]
