@@ -125,9 +125,10 @@ def world_check(
     """Measure the shipped world models on held-out scenes (VAE, shapes-net, shapes-base samples)."""
     import json
 
-    from localctrl.shapes.card import write_model_card
-    from localctrl.shapes.check import CheckSettings, world_check as measure
     from localctrl.grids import save_captioned_grid
+    from localctrl.shapes.card import write_model_card
+    from localctrl.shapes.check import CheckSettings
+    from localctrl.shapes.check import world_check as measure
     from localctrl.shapes.net import load_shapes_net
     from localctrl.shipped import SHAPES_NET_DIR
     from localctrl.stacks import SHIPPED_BASES, load_stack
@@ -225,7 +226,8 @@ def sample(
     from localctrl.grids import save_captioned_grid
     from localctrl.local_adapter import LocalAdapter
     from localctrl.sample_inputs import broadcast, load_condition, parse_mask
-    from localctrl.sampling import Request, SamplerSettings, sample as generate, to_uint8
+    from localctrl.sampling import Request, SamplerSettings, to_uint8
+    from localctrl.sampling import sample as generate
     from localctrl.stacks import load_stack
 
     try:

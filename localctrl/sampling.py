@@ -67,9 +67,7 @@ class TextEncoderCache:
     def __call__(self, prompts: Sequence[str]) -> torch.Tensor:
         missing = sorted(set(prompts) - self.cache.keys())
         if missing:
-            tokenizer = self.stack.tokenizer
-            ids = tokenizer(missing, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                            return_tensors="pt").input_ids.to(self.device)
+            ids = self.stack.token_ids(missing).to(self.device)
             embeddings = self.stack.text_encoder(ids)[0].to(self.dtype)
             self.cache.update(zip(missing, embeddings))
         return torch.stack([self.cache[prompt] for prompt in prompts])

@@ -56,6 +56,11 @@ class Stack:
     def parameter_counts(self) -> dict[str, int]:
         return {name: sum(p.numel() for p in module.parameters()) for name, module in self.modules().items()}
 
+    def token_ids(self, prompts: list[str]) -> torch.Tensor:
+        """Prompt token ids padded to the tokenizer's length, as diffusers' pipelines encode them."""
+        return self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
+                              return_tensors="pt").input_ids
+
     def check_adapter(self, adapter: T2IAdapter, image_size: int | None = None) -> None:
         check_adapter_fits(adapter, self.unet, image_size or self.image_size, self.vae_scale_factor)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import localctrl
+from localctrl.checkpoints import describe_changes
 
 RUNS_DIR = "localctrl-runs"
 UI_HOST = "127.0.0.1"  # never expose runs beyond this machine unless the user asks
@@ -102,10 +103,9 @@ def start_run(
     if resume_run_id is not None:
         use_tracking(workdir)
         logged = mlflow.get_run(resume_run_id).data.params
-        changed = {key: (logged.get(key), value) for key, value in flatten(params or {}).items() if logged.get(key) != value}
-        if changed:
-            details = "; ".join(f"{key}: was {old!r}, now {new!r}" for key, (old, new) in sorted(changed.items()))
-            raise ValueError(f"cannot resume run {resume_run_id} with a different config ({details})")
+        wanted = flatten(params or {})
+        if changes := describe_changes({key: logged.get(key) for key in wanted}, wanted):
+            raise ValueError(f"cannot resume run {resume_run_id} with a different config ({changes})")
         with mlflow.start_run(run_id=resume_run_id, nested=nested) as run:
             yield run
         return

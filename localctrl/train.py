@@ -17,16 +17,16 @@ from accelerate import Accelerator
 from diffusers import DDPMScheduler
 
 from localctrl.adapters import build_adapter
-from localctrl.checkpoints import load_checkpoint, save_checkpoint, step_generator
+from localctrl.checkpoints import describe_changes, load_checkpoint, save_checkpoint, step_generator
 from localctrl.conditions import CHANNELS, canny
 from localctrl.edge_fidelity import edge_scores
 from localctrl.grids import save_captioned_grid
 from localctrl.local_adapter import LocalAdapter, resize_mask
-from localctrl.sampling import Request, SamplerSettings, sample, to_uint8
+from localctrl.sampling import Request, SamplerSettings, TextEncoderCache, sample, to_uint8
 from localctrl.stacks import Stack, load_stack
+from localctrl.tracking import start_run
 from localctrl.train_config import TrainConfig
 from localctrl.train_data import ExampleSet
-from localctrl.tracking import start_run
 from localctrl.z0_loss import Z0Settings, local_control_loss
 
 EXPERIMENT = "train"
@@ -61,13 +61,6 @@ def freeze(stack: Stack, dtype: torch.dtype, device) -> None:
 
 
 @torch.no_grad()
-def encode_text(stack: Stack, captions: list[str]) -> torch.Tensor:
-    ids = stack.tokenizer(captions, padding="max_length", max_length=stack.tokenizer.model_max_length, truncation=True,
-                          return_tensors="pt").input_ids.to(stack.text_encoder.device)
-    return stack.text_encoder(ids)[0]
-
-
-@torch.no_grad()
 def validate(stack: Stack, adapter: LocalAdapter, examples, config: TrainConfig, masked: bool) -> tuple[dict, torch.Tensor]:
     """In-mask edge F1 against the reference edges and out-of-mask edge density of generated images."""
     requests = [Request(caption, config.seed + k, condition, mask if masked else None)
@@ -93,6 +86,7 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     train_set = ExampleSet(config.data, config.condition, stack.image_size, "train")
     validation = ExampleSet(config.data, config.condition, stack.image_size, "val", limit=config.data.validation_items)
     validation_batch = validation.validation_batch(config.seed, config.masks, config.masked)
+    encode_text = TextEncoderCache(stack, accelerator.device, frozen_dtype)  # each unique caption encoded once
     noise_scheduler = DDPMScheduler.from_config(stack.scheduler.config)
     prediction_type = noise_scheduler.config.prediction_type
     alphas = noise_scheduler.alphas_cumprod.to(accelerator.device)
@@ -106,8 +100,8 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     out = Path(config.out)
     checkpoint_path, state_path = out / "checkpoint.pt", out / "state.json"
     state = json.loads(state_path.read_text()) if resume and state_path.is_file() else {}
-    if state and state["config"] != json.loads(config.model_dump_json()):
-        raise ValueError(f"{out} holds a run with another config; use a new --out or the same settings")
+    if state and (changes := describe_changes(state["config"], json.loads(config.model_dump_json()))):
+        raise ValueError(f"{out} holds a run with another config ({changes}); use a new --out or the same settings")
     checkpoint = load_checkpoint(checkpoint_path) if state else None
     if checkpoint is not None:
         accelerator.unwrap_model(adapter).load_state_dict(checkpoint["adapter"])
@@ -136,7 +130,7 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
                     latents = (posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator).to(posterior.mean))
                     latents = latents * stack.vae.config.scaling_factor
                 dropped = torch.rand(len(batch.captions), generator=generator) < config.caption_dropout
-                text = encode_text(stack, ["" if drop else caption for drop, caption in zip(dropped, batch.captions)])
+                text = encode_text(["" if drop else caption for drop, caption in zip(dropped, batch.captions)])
                 noise = torch.randn(latents.shape, generator=generator).to(latents)
                 timesteps = sample_timesteps(config.timesteps, len(latents), noise_scheduler.config.num_train_timesteps, generator)
                 timesteps = timesteps.to(accelerator.device)

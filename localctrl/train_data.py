@@ -17,7 +17,7 @@ from localctrl.conditions import CHANNELS, FROM_MANIFEST, canny, compute_conditi
 from localctrl.datasets import read_manifest
 from localctrl.masks import make_mask
 from localctrl.shapes.render import render
-from localctrl.shapes.scene import WorldConfig, sample_scene
+from localctrl.shapes.scene import WorldConfig, sample_scene, split_scenes
 from localctrl.train_config import DataSettings, MaskSettings
 
 
@@ -53,11 +53,7 @@ class ExampleSet:
         self.condition, self.image_size, self.source = condition, image_size, data.source
         if data.source == "shapes":
             self.world = WorldConfig(size=image_size)
-            wanted, index, self.keys = limit or data.shapes_items, 0, []
-            while len(self.keys) < wanted:  # the first `wanted` scenes of the split, in index order
-                if sample_scene(data.world_seed, index, self.world).split == split:
-                    self.keys.append(index)
-                index += 1
+            self.keys = [index for index, _ in split_scenes(data.world_seed, split, limit or data.shapes_items, self.world)]
             self.world_seed = data.world_seed
         else:
             self.items = read_manifest(data.source, split=split)[: limit or None]

@@ -12,8 +12,8 @@ import torch
 from cleanfid.fid import frechet_distance
 
 from localctrl.shapes.net import ShapesNet, align_shapes, reconstruct, scene_correct
-from localctrl.shapes.render import render
-from localctrl.shapes.scene import Scene, WorldConfig, sample_scene
+from localctrl.shapes.render import render_images
+from localctrl.shapes.scene import Scene, split_scenes
 from localctrl.stacks import Stack
 
 
@@ -29,17 +29,7 @@ class CheckSettings:
 
 def held_out_scenes(settings: CheckSettings, split: str) -> list[Scene]:
     """The first `samples` scenes of a held-out split, in index order."""
-    scenes, index = [], 0
-    while len(scenes) < settings.samples:
-        scene = sample_scene(settings.world_seed, index, WorldConfig())
-        index += 1
-        if scene.split == split:
-            scenes.append(scene)
-    return scenes
-
-
-def render_images(scenes: list[Scene]) -> torch.Tensor:
-    return torch.from_numpy(np.stack([render(scene, 64).image for scene in scenes])).permute(0, 3, 1, 2).contiguous()
+    return [scene for _, scene in split_scenes(settings.world_seed, split, settings.samples)]
 
 
 @torch.no_grad()
@@ -82,7 +72,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def world_check(stack: Stack, net: ShapesNet, settings: CheckSettings = CheckSettings()) -> tuple[dict, torch.Tensor, list[str]]:
     """(measurements, the generated uint8 images, their prompts)."""
     test, val = held_out_scenes(settings, "test"), held_out_scenes(settings, "val")
-    real, real_other = render_images(test), render_images(val)
+    real, real_other = render_images(test, 64), render_images(val, 64)
     reconstructions = reconstruct(stack.vae, real)
     judged_real, judged_recon = judge(net, real), judge(net, reconstructions)
 

@@ -13,14 +13,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from localctrl.seeding import seeded
-from localctrl.shapes.render import render
+from localctrl.shapes.render import render_images
 from localctrl.shapes.scene import BACKGROUNDS, COLOURS, SHAPES, Scene, WorldConfig, sample_scene
 
 PAIRS: list[tuple[str, str]] = [(colour, shape) for colour in COLOURS for shape in SHAPES]
@@ -127,9 +126,8 @@ def _render_scenes(seed: int, indices: Iterable[int]) -> tuple[Tensor, Tensor, T
     """uint8 images (N, 3, 64, 64), pair targets (N, 18) and background indices (N,) of training-world scenes."""
     config = WorldConfig(held_out=frozenset())  # every combination: the classifier must judge held-out ones too
     scenes = [sample_scene(TRAIN_SEED_OFFSET + seed, index, config) for index in indices]
-    images = np.stack([render(scene, IMAGE_SIZE).image for scene in scenes])
     pair_targets, background_targets = zip(*(targets(scene) for scene in scenes))
-    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.stack(pair_targets), torch.tensor(background_targets)
+    return render_images(scenes, IMAGE_SIZE), torch.stack(pair_targets), torch.tensor(background_targets)
 
 
 @torch.no_grad()

@@ -14,17 +14,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from diffusers.training_utils import EMAModel, compute_snr
 from rich.progress import Progress
 
-from localctrl.checkpoints import load_checkpoint, save_checkpoint, step_generator
+from localctrl.checkpoints import describe_changes, load_checkpoint, save_checkpoint, step_generator
 from localctrl.shapes.base_model import build_untrained_base
-from localctrl.shapes.render import render
-from localctrl.shapes.scene import WorldConfig, sample_scene
+from localctrl.shapes.render import render_images
+from localctrl.shapes.scene import WorldConfig, split_scenes
 from localctrl.stacks import Stack
 from localctrl.tracking import start_run
 
@@ -54,14 +53,8 @@ class PretrainConfig:
 
 def render_train_set(config: PretrainConfig, world: WorldConfig = WorldConfig()) -> tuple[torch.Tensor, list[str]]:
     """The first `train_items` train-split scenes of world `world_seed`: uint8 (N, 3, H, W) and captions."""
-    images, captions, index = [], [], 0
-    while len(images) < config.train_items:
-        scene = sample_scene(config.world_seed, index, world)
-        index += 1
-        if scene.split == "train":
-            images.append(render(scene, world.size).image)
-            captions.append(scene.caption)
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), captions
+    scenes = [scene for _, scene in split_scenes(config.world_seed, "train", config.train_items, world)]
+    return render_images(scenes, world.size), [scene.caption for scene in scenes]
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:
@@ -142,9 +135,7 @@ def train_denoiser(stack: Stack, means: torch.Tensor, stds: torch.Tensor, captio
                    checkpoint: Path, progress: Progress) -> None:
     unet, text_encoder = stack.unet.train(), stack.text_encoder.train()
     scheduler = DDPMScheduler.from_config(stack.scheduler.config)
-    tokens = stack.tokenizer(captions, padding="max_length", max_length=stack.tokenizer.model_max_length,
-                             truncation=True, return_tensors="pt").input_ids
-    empty = stack.tokenizer([""], padding="max_length", max_length=stack.tokenizer.model_max_length, return_tensors="pt").input_ids
+    tokens, empty = stack.token_ids(captions), stack.token_ids([""])
     parameters = list(unet.parameters()) + list(text_encoder.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=config.unet_lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config.warmup_steps, config.unet_steps))
@@ -197,10 +188,8 @@ def pretrain(out: str | Path, config: PretrainConfig = PretrainConfig()) -> Path
     checkpoints.mkdir(parents=True, exist_ok=True)
     run_file = checkpoints / "run.json"
     previous = json.loads(run_file.read_text()) if run_file.is_file() else None
-    if previous is not None and previous["config"] != asdict(config):
-        changed = {k: (previous["config"].get(k), v) for k, v in asdict(config).items() if previous["config"].get(k) != v}
-        details = "; ".join(f"{key}: was {old!r}, now {new!r}" for key, (old, new) in changed.items())
-        raise ValueError(f"{out} holds a run with another config ({details}); use a new --out or the same settings")
+    if previous is not None and (changes := describe_changes(previous["config"], asdict(config))):
+        raise ValueError(f"{out} holds a run with another config ({changes}); use a new --out or the same settings")
     device = "cpu"  # the recipe is sized for CPU; see the model card
     timings = previous.get("timings", {}) if previous else {}
     stack = build_untrained_base(config.seed)

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from localctrl.shapes.scene import BACKGROUNDS, COLOURS, SHAPES, Scene
 
@@ -60,3 +61,8 @@ def render(scene: Scene, size: int) -> Rendered:
         edges=inner_boundary(instance).astype(np.uint8) * 255,
         object_masks=[(instance == layer).astype(np.uint8) * 255 for layer in layers],
     )
+
+
+def render_images(scenes: list[Scene], size: int) -> torch.Tensor:
+    """The scenes' images as one uint8 tensor (N, 3, size, size), the layout models and metrics take."""
+    return torch.from_numpy(np.stack([render(scene, size).image for scene in scenes])).permute(0, 3, 1, 2).contiguous()

@@ -175,6 +175,17 @@ def sample_scene(seed: int, index: int, config: WorldConfig = WorldConfig()) -> 
             return scene
 
 
+def split_scenes(seed: int, split: str, count: int, config: WorldConfig = WorldConfig()) -> list[tuple[int, Scene]]:
+    """(index, scene) of the first `count` scenes of `split` in world `seed`, in index order."""
+    found, index = [], 0
+    while len(found) < count:
+        scene = sample_scene(seed, index, config)
+        if scene.split == split:
+            found.append((index, scene))
+        index += 1
+    return found
+
+
 def vocabulary() -> list[str]:
     """Every word a caption of this world can contain (one token each in shapes-base's tokenizer)."""
     return ["a", "an", "and", "on", "background", "gradient", *SHAPES, *COLOURS, *BACKGROUNDS]

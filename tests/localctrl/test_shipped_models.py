@@ -8,8 +8,9 @@ from diffusers import StableDiffusionPipeline
 from typer.testing import CliRunner
 
 from cli import app
-from localctrl.shapes.check import CheckSettings, held_out_scenes, judge, render_images
+from localctrl.shapes.check import CheckSettings, held_out_scenes, judge
 from localctrl.shapes.net import load_shapes_net, scene_correct
+from localctrl.shapes.render import render_images
 from localctrl.shipped import SHAPES_BASE_DIR, SHAPES_NET_DIR
 from localctrl.stacks import load_stack
 
@@ -31,7 +32,7 @@ def test_shipped_shapes_base_runs_in_stock_diffusers_at_64px():
 def test_shipped_shapes_net_is_small_and_recognises_held_out_scenes():
     assert folder_megabytes(SHAPES_NET_DIR) <= 2
     scenes = held_out_scenes(CheckSettings(samples=64), "test")
-    correct = scene_correct(judge(load_shapes_net(SHAPES_NET_DIR), render_images(scenes)), scenes)
+    correct = scene_correct(judge(load_shapes_net(SHAPES_NET_DIR), render_images(scenes, 64)), scenes)
     assert correct.float().mean() >= 0.95
 
 
