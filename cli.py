@@ -162,18 +162,27 @@ def world_check(
 
 @data_app.command("prepare")
 def data_prepare(
-    images: Annotated[Path, typer.Option(help="Folder of source images.")],
-    captions: Annotated[Path, typer.Option(help="CSV (file, caption) or JSONL ({file, caption}) naming images in --images.")],
     out: Annotated[Path, typer.Option(help="Dataset folder to write (manifest.jsonl + PNGs).")],
+    images: Annotated[Path | None, typer.Option(help="Folder of source images.")] = None,
+    captions: Annotated[Path | None, typer.Option(help="CSV/JSONL (file, caption) or COCO captions JSON; none: <stem>.txt beside each image.")] = None,
+    hf_dataset: Annotated[Path | None, typer.Option(help="A Hugging Face dataset saved with save_to_disk (instead of --images).")] = None,
+    hf_split: Annotated[str | None, typer.Option(help="Split of --hf-dataset (needed when it has several).")] = None,
+    image_column: Annotated[str, typer.Option(help="Image column of --hf-dataset.")] = "image",
+    caption_column: Annotated[str, typer.Option(help="Caption column of --hf-dataset (a list: its first caption).")] = "caption",
+    id_column: Annotated[str | None, typer.Option(help="Column with stable ids in --hf-dataset (default: the row number).")] = None,
     size: Annotated[int, typer.Option(min=32, help="Training size: shorter side resized (Lanczos), centre crop.")] = 512,
     conditions: Annotated[list[str] | None, typer.Option("--condition", help="canny | colour-grid (repeatable).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
 ) -> None:
     """Prepare real images + captions as a manifest dataset (resumable; unreadable images reported and skipped)."""
     from localctrl.prepare import REPORT, prepare_dataset
+    from localctrl.prepare_sources import hf_dataset_items
 
     try:
-        report = prepare_dataset(images, captions, out, size=size, conditions=tuple(conditions or ["canny"]), seed=seed)
+        if (images is None) == (hf_dataset is None):
+            raise ValueError("give exactly one of --images (with --captions) or --hf-dataset")
+        source = images or hf_dataset_items(hf_dataset, image_column, caption_column, hf_split, id_column)
+        report = prepare_dataset(source, captions, out, size=size, conditions=tuple(conditions or ["canny"]), seed=seed)
     except ValueError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
@@ -217,6 +226,7 @@ def sample(
     seed: Annotated[int, typer.Option(help="Image k uses seed + k.")] = 0,
     images_per_prompt: Annotated[int, typer.Option(min=1)] = 1,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    precision: Annotated[str, typer.Option(help="fp32 | bf16 | fp16 autocast for the frozen modules (fp32: exact).")] = "fp32",
     out: Annotated[Path, typer.Option(help="Folder for the PNGs and grid.png.")] = Path("localctrl-runs/samples"),
 ) -> None:
     """Sample images with local control: PNGs plus a grid with each mask outlined."""
@@ -249,7 +259,7 @@ def sample(
     except (ValueError, FileNotFoundError) as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
-    settings = SamplerSettings(scheduler, steps, guidance, scale, conditioning_factor, batch_size)
+    settings = SamplerSettings(scheduler, steps, guidance, scale, conditioning_factor, batch_size, precision=precision)
     images = to_uint8(generate(stack, requests, local, settings))
     out.mkdir(parents=True, exist_ok=True)
     for k, image in enumerate(images):
@@ -289,7 +299,7 @@ def doctor() -> None:
 def stack(
     base: Annotated[str, typer.Argument(help="tiny | sd15-random | a diffusers pipeline folder | a cached hub id")] = "tiny",
     seed: Annotated[int, typer.Option(help="Seed of random-weight stacks.")] = 0,
-    adapter: Annotated[str, typer.Option(help="Also build a random adapter of this kind (full | light) and check it fits; '' for none.")] = "full",
+    adapter: Annotated[str, typer.Option(help="Also build a random adapter of this kind (full | light | full_xl) and check it fits; '' for none.")] = "full",
     save: Annotated[Path | None, typer.Option(help="Write the stack (and adapter) in the diffusers folder format here.")] = None,
 ) -> None:
     """Load or build a model stack, print its parts and check an adapter lines up with its UNet."""

@@ -20,7 +20,7 @@ class AdapterMismatchError(ValueError):
     """An adapter whose feature maps do not line up with the UNet's down blocks."""
 
 
-ADAPTER_KINDS = ("full", "light")
+ADAPTER_KINDS = ("full", "light", "full_xl")
 
 
 def adapter_config(block_out_channels: list[int], vae_scale_factor: int, kind: str) -> dict:
@@ -28,6 +28,8 @@ def adapter_config(block_out_channels: list[int], vae_scale_factor: int, kind: s
 
     Full: one width per down block (SD 1.x: [320, 640, 1280, 1280], 2 res blocks, METHOD.md's canny adapter).
     Light: one width fewer, its extra last map repeating the last width (SD 1.x: [320, 640, 1280], 4 res blocks).
+    Full XL (SDXL-style UNets: 3 down blocks, the first without cross-attention): widths + the last one again,
+    the extra map entering after the mid block; unshuffle by twice the VAE factor, as diffusers' XL adapters.
     Pixel-unshuffle by the VAE's factor puts the first map at latent resolution. Small (toy) UNets get 1 res block.
     """
     channels = list(block_out_channels)
@@ -38,11 +40,16 @@ def adapter_config(block_out_channels: list[int], vae_scale_factor: int, kind: s
         if channels[-1] != channels[-2]:
             raise ValueError(f"a light adapter repeats its last width, but the UNet's last two down blocks have {channels[-2:]} channels")
         return dict(adapter_type="light_adapter", channels=channels[:-1], num_res_blocks=4 if large else 1, downscale_factor=vae_scale_factor)
+    if kind == "full_xl":
+        if len(channels) != 3:
+            raise ValueError(f"a full_xl adapter fits SDXL-style UNets with 3 down blocks, not {len(channels)}")
+        return dict(adapter_type="full_adapter_xl", channels=[*channels, channels[-1]], num_res_blocks=2 if large else 1,
+                    downscale_factor=2 * vae_scale_factor)
     raise ValueError(f"unknown adapter kind '{kind}'; known: {', '.join(ADAPTER_KINDS)}")
 
 
 def build_adapter(source, kind: str = "full", in_channels: int = 3, seed: int = 0) -> T2IAdapter:
-    """A T2I-Adapter ("full" or "light") fitting `source` (an Architecture or a Stack), seeded random weights."""
+    """A T2I-Adapter ("full", "light" or "full_xl") fitting `source` (an Architecture or a Stack), seeded random weights."""
     if isinstance(source, Architecture):
         channels, scale = source.unet["block_out_channels"], 2 ** (len(source.vae["block_out_channels"]) - 1)
     else:

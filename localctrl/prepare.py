@@ -1,15 +1,18 @@
 """`localctrl data prepare`: real images + captions → a manifest dataset at the training size.
 
+Sources (localctrl.prepare_sources): an image folder with a captions file (CSV, JSONL, COCO captions JSON, or
+img2dataset-style `.txt` files beside the images), or a Hugging Face `datasets` dataset saved on disk.
+
 Each image is resized once (shorter side to `size` with Lanczos, then centre-cropped: not the reference's
 downscale-then-upscale), conditions are precomputed (OpenCV Canny 100/200 as in the paper, colour grid),
 ids are stable (from the file's relative path), splits come from a seeded hash of the id (independent of
 listing order), unreadable images are listed in a report and skipped, and a rerun skips finished items.
 """
 
-import csv
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from rich.progress import track
 
 from localctrl.conditions import canny_opencv, colour_grid
 from localctrl.datasets import write_manifest
+from localctrl.prepare_sources import SourceItem, folder_items
 from localctrl.shapes.scene import SPLITS
 
 PREPARED_CONDITIONS = {"canny": lambda image: canny_opencv(image), "colour-grid": lambda image: colour_grid(image)}
@@ -31,25 +35,6 @@ class PrepareReport:
     written: int = 0
     reused: int = 0
     skipped: list[dict] = field(default_factory=list)  # {"file": ..., "reason": ...}
-
-
-def read_captions(path: Path) -> dict[str, str]:
-    """file name (relative to the image folder) → caption, from CSV (columns file|image, caption) or JSONL."""
-    rows = []
-    if path.suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as stream:
-            rows = list(csv.DictReader(stream))
-    elif path.suffix in (".jsonl", ".json"):
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    else:
-        raise ValueError(f"captions file {path}: expected .csv or .jsonl")
-    captions = {}
-    for number, row in enumerate(rows, start=1):
-        name = row.get("file") or row.get("image")
-        if not name or "caption" not in row:
-            raise ValueError(f"captions file {path}, row {number}: needs 'file' (or 'image') and 'caption'")
-        captions[str(name)] = str(row["caption"])
-    return captions
 
 
 def stable_id(relative: str) -> str:
@@ -74,28 +59,30 @@ def save_png(array: np.ndarray, path: Path) -> None:
     temporary.replace(path)  # atomic: an interrupted run never leaves a torn PNG behind
 
 
-def prepare_dataset(images: Path, captions: Path, out: Path, size: int = 512, conditions: tuple[str, ...] = ("canny",),
-                    seed: int = 0, split_probs: tuple[float, float, float] = (0.9, 0.05, 0.05)) -> PrepareReport:
+def prepare_dataset(images: Path | Sequence[SourceItem], captions: Path | None, out: Path, size: int = 512,
+                    conditions: tuple[str, ...] = ("canny",), seed: int = 0,
+                    split_probs: tuple[float, float, float] = (0.9, 0.05, 0.05)) -> PrepareReport:
+    """Write `out` from an image folder + captions file, or from source items (e.g. `hf_dataset_items`)."""
     unknown = set(conditions) - set(PREPARED_CONDITIONS)
     if unknown:
         raise ValueError(f"conditions {sorted(unknown)} cannot be prepared here; known: {', '.join(PREPARED_CONDITIONS)}")
-    table = read_captions(captions)
-    if not table:
-        raise ValueError(f"captions file {captions} lists no images")
+    items = folder_items(images, captions) if isinstance(images, Path) else images
+    if not items:
+        raise ValueError(f"no images to prepare from {captions or images}")
     for folder in ("images", *(f"conditions/{name}" for name in conditions)):
         (out / folder).mkdir(parents=True, exist_ok=True)
     report, rows = PrepareReport(), []
-    for relative, caption in track(sorted(table.items()), description=f"preparing → {out}"):
-        item_id = stable_id(relative)
+    for source in track(items, description=f"preparing → {out}"):
+        item_id, caption = stable_id(source.key), source.caption
         targets = {"image": f"images/{item_id}.png"} | {name: f"conditions/{name}/{item_id}.png" for name in conditions}
         if all((out / path).is_file() for path in targets.values()):
             report.reused += 1
         else:
             try:
-                with Image.open(images / relative) as opened:
+                with source.open() as opened:
                     image = resize_and_crop(opened, size)
             except (OSError, SyntaxError, ValueError) as error:
-                report.skipped.append({"file": str(images / relative), "reason": f"{type(error).__name__}: {error}"})
+                report.skipped.append({"file": source.origin, "reason": f"{type(error).__name__}: {error}"})
                 continue
             array = np.array(image)  # writable: torch refuses to wrap read-only PIL buffers
             tensor = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
@@ -105,7 +92,7 @@ def prepare_dataset(images: Path, captions: Path, out: Path, size: int = 512, co
             save_png(array, out / targets["image"])
             report.written += 1
         rows.append({"id": item_id, "image": targets["image"], "caption": caption, "split": split_of(item_id, seed, split_probs),
-                     "conditions": {name: targets[name] for name in conditions}, "source": relative})
+                     "conditions": {name: targets[name] for name in conditions}, "source": source.key})
     write_manifest(out, rows)
     (out / REPORT).write_text(json.dumps(report.__dict__, indent=2) + "\n")
     return report

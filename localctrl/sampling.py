@@ -49,6 +49,18 @@ class SamplerSettings:
     conditioning_factor: float = 1.0  # fraction of the first steps that receive the adapter features
     batch_size: int = 16
     negative_prompt: str = ""
+    precision: str = "fp32"  # fp32 | bf16 | fp16: autocast dtype of the frozen modules (weights stay as loaded)
+
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast(device: torch.device, precision: str):
+    """The precision setting as an autocast context; fp32 is exact (the diffusers equality tests run at fp32)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}'; expected one of {', '.join(PRECISIONS)}")
+    dtype = PRECISIONS[precision]
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
 def make_scheduler(stack: Stack, name: str):
@@ -108,7 +120,7 @@ def sample(stack: Stack, requests: Sequence[Request], adapter: LocalAdapter | No
     guided = settings.guidance > 1
     controlled_steps = int(settings.steps * settings.conditioning_factor)
     outputs = []
-    with Progress(disable=not progress) as bar:
+    with Progress(disable=not progress) as bar, autocast(device, settings.precision):
         task = bar.add_task("sampling", total=len(requests))
         for chunk in batches(requests, settings.batch_size):
             scheduler = make_scheduler(stack, settings.scheduler)

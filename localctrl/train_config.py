@@ -60,7 +60,7 @@ class OptimSettings(Section):
 
 class TrainConfig(Section):
     base: str = "shapes-base"
-    adapter: Literal["full", "light"] = "full"
+    adapter: Literal["full", "light", "full_xl"] = "full"
     condition: str = "canny"
     masked: bool = True  # False: the global baseline (features never masked)
     masks: MaskSettings = MaskSettings()

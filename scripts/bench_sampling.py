@@ -8,6 +8,7 @@ then training steps/s and peak RSS of `localctrl.train` on the tiny stack. Print
 """
 
 import argparse
+import dataclasses
 import os
 import resource
 import tempfile
@@ -59,10 +60,15 @@ def main() -> None:
                      guidance_scale=7.5, height=64, width=64, output_type="np",
                      generator=[torch.Generator().manual_seed(k) for k in range(start, min(start + batch, args.images))])
 
+    bf16 = dataclasses.replace(settings, precision="bf16")
     with torch.no_grad():
         ours = timed(lambda: sample(stack, requests, adapter, settings, progress=False))
         per_image = timed(lambda: stock(1))
         same_batch = timed(lambda: stock(args.batch))
+        ours_bf16 = timed(lambda: sample(stack, requests, adapter, bf16, progress=False))
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # the stock pipeline given the same autocast
+            per_image_bf16 = timed(lambda: stock(1))
+            same_batch_bf16 = timed(lambda: stock(args.batch))
 
     from localctrl.train import train
     from localctrl.train_config import load_train_config
@@ -78,10 +84,13 @@ def main() -> None:
 
     rate = lambda seconds: args.images / seconds  # noqa: E731
     print(f"\ntiny stack, {args.images} images, {args.steps} DDIM steps, CFG 7.5, {torch.get_num_threads()} threads")
-    print(f"{'sampler':<44}{'images/s':>10}{'ours ÷ it':>12}")
-    print(f"{'localctrl sample, batch ' + str(args.batch):<44}{rate(ours):>10.2f}{1:>12.2f}")
-    print(f"{'diffusers adapter pipeline, one image a call':<44}{rate(per_image):>10.2f}{per_image / ours:>12.2f}")
-    print(f"{'diffusers adapter pipeline, batch ' + str(args.batch):<44}{rate(same_batch):>10.2f}{same_batch / ours:>12.2f}")
+    print(f"{'sampler':<50}{'images/s':>10}{'ours ÷ it':>12}")
+    rows = [("fp32", ours, per_image, same_batch), ("bf16 autocast", ours_bf16, per_image_bf16, same_batch_bf16)]
+    for precision, mine, one, batched in rows:
+        print(f"{f'localctrl sample, batch {args.batch}, {precision}':<50}{rate(mine):>10.2f}{1:>12.2f}")
+        print(f"{f'diffusers adapter pipeline, one image a call, {precision}':<50}{rate(one):>10.2f}{one / mine:>12.2f}")
+        print(f"{f'diffusers adapter pipeline, batch {args.batch}, {precision}':<50}{rate(batched):>10.2f}{batched / mine:>12.2f}")
+    print(f"{'localctrl bf16 ÷ diffusers fp32 one image a call':<50}{'':>10}{per_image / ours_bf16:>12.2f}")
     print(f"training: {args.train_steps / train_seconds:.2f} steps/s (batch 4 × accumulation 2, incl. set-up and one validation); "
           f"peak RSS {peak_rss_mb:.0f} MB")
 

@@ -43,3 +43,17 @@ def test_stack_command_builds_checks_and_saves_the_tiny_stack(tmp_path):
     assert (tmp_path / "tiny" / "unet" / "diffusion_pytorch_model.safetensors").exists()
     assert (tmp_path / "tiny" / "adapter-light" / "config.json").exists()
     assert str(tmp_path / "tiny") in result.output
+
+
+def test_data_prepare_needs_exactly_one_source_and_reads_sidecar_captions(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    for both in ([], ["--images", str(tmp_path), "--hf-dataset", str(tmp_path)]):
+        result = runner.invoke(app, ["data", "prepare", "--out", str(tmp_path / "out"), *both])
+        assert result.exit_code == 2 and "exactly one of --images" in result.output
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "x.jpg")
+    (tmp_path / "x.txt").write_text("a black square")
+    result = runner.invoke(app, ["data", "prepare", "--images", str(tmp_path), "--out", str(tmp_path / "out"), "--size", "32"])
+    assert result.exit_code == 0 and "1 written" in result.stdout
+    assert '"caption":"a black square"' in (tmp_path / "out" / "manifest.jsonl").read_text()

@@ -57,3 +57,48 @@ def test_ids_and_splits_are_stable_and_seeded():
     splits = [split_of(f"item-{k}", 0, (0.8, 0.1, 0.1)) for k in range(2000)]
     assert 0.75 < splits.count("train") / 2000 < 0.85 and splits.count("test") > 100
     assert splits != [split_of(f"item-{k}", 1, (0.8, 0.1, 0.1)) for k in range(2000)]
+
+
+def test_coco_captions_json_takes_each_images_first_caption(source, tmp_path):
+    folder, _ = source
+    coco = tmp_path / "captions_val2017.json"
+    coco.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "b.jpg"}],
+                                "annotations": [{"id": 9, "image_id": 1, "caption": "later"}, {"id": 3, "image_id": 1, "caption": " first "},
+                                                {"id": 5, "image_id": 2, "caption": "bee"}]}))
+    prepare_dataset(folder, coco, tmp_path / "out", size=16)
+    assert {item.caption for item in read_manifest(tmp_path / "out")} == {"first", "bee"}
+
+
+def test_captions_beside_the_images_as_img2dataset_writes_them(source, tmp_path):
+    folder, _ = source
+    (folder / "a.txt").write_text("from a sidecar\n")
+    (folder / "sub" / "c.txt").write_text("another sidecar")
+    report = prepare_dataset(folder, None, tmp_path / "out", size=16)
+    assert report.written == 2
+    assert sorted(item.caption for item in read_manifest(tmp_path / "out")) == ["another sidecar", "from a sidecar"]
+
+
+def test_a_hugging_face_dataset_on_disk_is_prepared_and_its_corrupt_rows_reported(tmp_path):
+    import datasets
+
+    images = [Image.fromarray(np.full((20, 30, 3), value, np.uint8)) for value in (10, 200)]
+    rows = {"image": [*images, None], "captions": [["one", "uno"], ["two"], ["broken"]], "image_id": [42, 7, 3]}
+    table = datasets.Dataset.from_dict(rows, features=datasets.Features({"image": datasets.Image(),
+                                                                        "captions": datasets.Sequence(datasets.Value("string")),
+                                                                        "image_id": datasets.Value("int64")}))
+    corrupt = {"bytes": b"\x89PNG not really", "path": None}
+    table = table.cast_column("image", datasets.Image(decode=False)).map(lambda row, i: {"image": row["image"] if i < 2 else corrupt},
+                                                                        with_indices=True)
+    datasets.DatasetDict({"validation": table, "train": table}).save_to_disk(tmp_path / "hf")
+    from localctrl.prepare_sources import hf_dataset_items
+
+    with pytest.raises(ValueError, match="splits validation, train: choose one"):
+        hf_dataset_items(tmp_path / "hf", caption_column="captions")
+    with pytest.raises(ValueError, match="no column 'caption'; columns are image, captions, image_id"):
+        hf_dataset_items(tmp_path / "hf", split="validation")
+    items = hf_dataset_items(tmp_path / "hf", caption_column="captions", split="validation", id_column="image_id")
+    report = prepare_dataset(items, None, tmp_path / "out", size=16)
+    assert report.written == 2 and [s["file"] for s in report.skipped] == [f"{tmp_path / 'hf'} [validation/3]"]
+    manifest = {item.caption: item for item in read_manifest(tmp_path / "out")}
+    assert set(manifest) == {"one", "two"}
+    assert np.asarray(Image.open(manifest["two"].image)).tolist() == np.full((16, 16, 3), 200, np.uint8).tolist()

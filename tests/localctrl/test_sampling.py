@@ -73,3 +73,13 @@ def test_conditioning_factor_zero_is_text_only(tiny_stack, local_adapter):
     factor_zero = ours(tiny_stack, local_adapter, PROMPTS[:2], seeds, condition, mask, conditioning_factor=0.0)
     controlled = ours(tiny_stack, local_adapter, PROMPTS[:2], seeds, condition, mask)
     assert np.array_equal(without, factor_zero) and not np.array_equal(without, controlled)
+
+
+def test_bf16_autocast_stays_close_to_fp32_and_unknown_precision_is_refused(tiny_stack, local_adapter):
+    seeds, condition, mask = [0, 1], conditions(2), torch.ones(2, 1, 64, 64)
+    exact = ours(tiny_stack, local_adapter, PROMPTS[:2], seeds, condition, mask)
+    half = ours(tiny_stack, local_adapter, PROMPTS[:2], seeds, condition, mask, precision="bf16")
+    assert half.dtype == np.float32 and not np.array_equal(exact, half)  # autocast really ran in bf16
+    assert np.abs(exact - half).mean() < 0.01
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
+        ours(tiny_stack, local_adapter, PROMPTS[:2], seeds, condition, mask, precision="fp8")

@@ -6,9 +6,17 @@ import torch
 from diffusers import AutoencoderKL, StableDiffusionPipeline, T2IAdapter, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from localctrl.adapters import AdapterMismatchError, adapter_feature_shapes, build_adapter, unet_residual_shapes
+from localctrl.adapters import (
+    AdapterMismatchError,
+    adapter_feature_shapes,
+    build_adapter,
+    check_adapter_fits,
+    unet_residual_shapes,
+)
 from localctrl.architectures import SD15, TINY
 from localctrl.hub import ModelNotAvailableError
+from localctrl.local_adapter import LocalAdapter
+from localctrl.seeding import seeded
 from localctrl.stacks import load_stack
 from localctrl.tokenizers import TokenizerMismatchError
 
@@ -141,7 +149,7 @@ def test_a_folder_missing_parts_is_an_error_naming_them(tmp_path):
 
 
 def test_unknown_adapter_kind_is_an_error():
-    with pytest.raises(ValueError, match="unknown adapter kind 'xl'; known: full, light"):
+    with pytest.raises(ValueError, match="unknown adapter kind 'xl'; known: full, light, full_xl"):
         build_adapter(TINY, "xl")
 
 
@@ -154,3 +162,25 @@ def test_adapters_are_derived_from_the_unet_and_fit_it(tiny_stack):
         build_adapter(shapes, "light")
     for kind in ("full", "light"):
         tiny_stack.check_adapter(build_adapter(tiny_stack, kind))
+
+
+def test_a_full_xl_adapter_fits_an_sdxl_style_unet_and_every_masked_map_is_consumed():
+    """SDXL's layout (first down block without cross-attention): four maps, the last added after the mid block."""
+    xl_layout = dict(down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                     up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"))
+    with seeded(0):
+        unet = UNet2DConditionModel(**{**TINY.unet, **xl_layout})
+    adapter = build_adapter(TINY, "full_xl", in_channels=1, seed=0)
+    check_adapter_fits(adapter, unet, 64, 4)
+    assert adapter_feature_shapes(adapter, 64) == [(32, 8, 8), (64, 8, 8), (64, 4, 4), (64, 4, 4)]
+    with pytest.raises(AdapterMismatchError):
+        check_adapter_fits(build_adapter(TINY, "full", in_channels=1), unet, 64, 4)
+    local = LocalAdapter(adapter, resize="area")
+    condition, latents, text = torch.rand(1, 1, 64, 64), torch.randn(1, 4, 16, 16), torch.randn(1, 77, 32)
+    with torch.no_grad():
+        plain = unet(latents, 500, text).sample
+        residuals = local(condition, torch.ones(1, 1, 64, 64))
+        controlled = unet(latents, 500, text, down_intrablock_additional_residuals=residuals).sample
+        masked_out = unet(latents, 500, text, down_intrablock_additional_residuals=local(condition, torch.zeros(1, 1, 64, 64))).sample
+    assert residuals == [] and not torch.allclose(controlled, plain)
+    assert torch.equal(masked_out, plain)
