@@ -5,7 +5,8 @@ tests): CLIP text embeddings, CFG with the unconditional branch first, adapter f
 `down_intrablock_additional_residuals` (a fresh list of clones per call), `randn_tensor` latents from one
 generator per image. What it adds: features masked per image, a conditioning factor (the fraction of first
 steps that get the control, T2I-Adapter's cond_tau), prompts of one batch encoded once per unique text,
-requests without an adapter mixed into the same batch (their features are zero, which adds nothing).
+requests without an adapter mixed into the same batch (their features are zero, which adds nothing), and
+requests with different adapters in one batch (each adapter runs on its own requests; the UNet call is shared).
 Seed rule (DESIGN.md): request k's latent comes from `torch.Generator("cpu").manual_seed(seed_k)`.
 """
 
@@ -38,6 +39,8 @@ class Request:
     seed: int
     condition: torch.Tensor | None = None  # (C, H, W) in [0, 1]; None: no control for this image
     mask: torch.Tensor | None = None  # (1, H, W) in [0, 1]; None with a condition: control everywhere
+    adapter: LocalAdapter | None = None  # this request's adapter (default: the one given to `sample`)
+    scale: float | None = None  # this request's conditioning scale (default: the settings' scale)
 
 
 @dataclass(frozen=True)
@@ -90,21 +93,38 @@ def batches(requests: Sequence[Request], size: int) -> Iterator[Sequence[Request
         yield requests[start : start + size]
 
 
-def adapter_features(adapter: LocalAdapter, chunk: Sequence[Request], image_size: int, scale: float, device, dtype) -> list[torch.Tensor] | None:
-    """Masked, scaled features of a batch (computed once per image, not per step); None if nothing is controlled."""
-    if all(request.condition is None for request in chunk):
+def adapter_features(default: LocalAdapter | None, chunk: Sequence[Request], image_size: int, scale: float, device, dtype
+                     ) -> list[torch.Tensor] | None:
+    """Masked, scaled features of a batch (computed once per image, not per step); None if nothing is controlled.
+
+    Requests are grouped by (adapter, scale); each group's features land in its rows, other rows stay zero.
+    """
+    groups: dict[tuple[int, float], list[int]] = {}
+    adapters = {}
+    for row, request in enumerate(chunk):
+        adapter = request.adapter or default
+        if request.condition is not None:
+            if adapter is None:
+                raise ValueError("a request carries a condition but no adapter was given")
+            key = (id(adapter), scale if request.scale is None else request.scale)
+            groups.setdefault(key, []).append(row)
+            adapters[id(adapter)] = adapter
+    if not groups:
         return None
-    channels = adapter.adapter.config.in_channels
-    conditions, masks = [], []
-    for request in chunk:
-        if request.condition is None:  # no control: zero mask, zero features
-            conditions.append(torch.zeros(channels, image_size, image_size))
-            masks.append(torch.zeros(1, image_size, image_size))
-        else:
-            conditions.append(request.condition)
-            masks.append(torch.ones(1, image_size, image_size) if request.mask is None else request.mask)
-    with torch.no_grad():
-        return adapter(torch.stack(conditions).to(device, dtype), torch.stack(masks).to(device, dtype), scale=scale)
+    features = None
+    for (adapter_id, group_scale), rows in groups.items():
+        adapter = adapters[adapter_id]
+        conditions = torch.stack([chunk[row].condition for row in rows]).to(device, dtype)
+        masks = torch.stack([torch.ones(1, image_size, image_size) if chunk[row].mask is None else chunk[row].mask for row in rows])
+        with torch.no_grad():
+            group_features = adapter(conditions, masks.to(device, dtype), scale=group_scale)
+        if features is None:
+            features = [torch.zeros(len(chunk), *f.shape[1:], device=device, dtype=f.dtype) for f in group_features]
+        elif [f.shape[1:] for f in features] != [f.shape[1:] for f in group_features]:
+            raise ValueError("adapters mixed in one batch must produce feature maps of the same shapes")
+        for full, part in zip(features, group_features):
+            full[rows] = part
+    return features
 
 
 @torch.no_grad()
@@ -113,7 +133,7 @@ def sample(stack: Stack, requests: Sequence[Request], adapter: LocalAdapter | No
     """Generate every request; returns float images (N, 3, H, W) in [0, 1] (diffusers' `output_type="np"` values)."""
     unet = stack.unet
     device, dtype = unet.device, unet.dtype
-    if adapter is None and any(request.condition is not None for request in requests):
+    if any(request.condition is not None and (request.adapter or adapter) is None for request in requests):
         raise ValueError("requests carry conditions but no adapter was given")
     size = stack.image_size
     encode = TextEncoderCache(stack, device, dtype)
@@ -132,7 +152,7 @@ def sample(stack: Stack, requests: Sequence[Request], adapter: LocalAdapter | No
             embeddings = encode([request.prompt for request in chunk])
             if guided:
                 embeddings = torch.cat([encode([settings.negative_prompt] * len(chunk)), embeddings])
-            features = adapter_features(adapter, chunk, size, settings.scale, device, dtype) if adapter else None
+            features = adapter_features(adapter, chunk, size, settings.scale, device, dtype)
             if features is not None and guided:
                 features = [torch.cat([feature] * 2) for feature in features]  # both CFG branches are controlled
             step_kwargs = {"generator": generators} if "generator" in scheduler.step.__code__.co_varnames else {}

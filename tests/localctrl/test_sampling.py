@@ -1,5 +1,7 @@
 """Our batched sampler against diffusers' own pipelines, image for image."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -83,3 +85,15 @@ def test_bf16_autocast_stays_close_to_fp32_and_unknown_precision_is_refused(tiny
     assert np.abs(exact - half).mean() < 0.01
     with pytest.raises(ValueError, match="unknown precision 'fp8'"):
         ours(tiny_stack, local_adapter, PROMPTS[:2], seeds, condition, mask, precision="fp8")
+
+
+def test_requests_with_different_adapters_share_a_batch_and_equal_separate_calls(tiny_stack, local_adapter):
+    other = LocalAdapter(build_adapter(TINY, "full", in_channels=1, seed=8), resize="max")
+    condition, mask = conditions(3), torch.ones(3, 1, 64, 64)
+    mixed = [Request(PROMPTS[0], 0, condition[0], mask[0]), Request(PROMPTS[1], 1, condition[1], mask[1], adapter=other, scale=0.5),
+             Request(PROMPTS[2], 2)]
+    together = sample(tiny_stack, mixed, local_adapter, SETTINGS, progress=False)
+    first = sample(tiny_stack, mixed[:1], local_adapter, SETTINGS, progress=False)
+    second = sample(tiny_stack, [Request(PROMPTS[1], 1, condition[1], mask[1])], other, replace(SETTINGS, scale=0.5), progress=False)
+    text_only = sample(tiny_stack, mixed[2:], None, SETTINGS, progress=False)
+    assert (together - torch.cat([first, second, text_only])).abs().max() <= 1 / 255
