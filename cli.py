@@ -13,7 +13,6 @@ console = Console()
 
 # Commands whose issue has not landed yet: they say so and fail, rather than print anything fake.
 NOT_BUILT = {
-    "bench": ("Run a benchmark suite: generate, detect, score, log.", 5),
     "report": ("Write paper tables and figures from MLflow runs.", 6),
 }
 
@@ -342,3 +341,43 @@ def ui(
 
 if __name__ == "__main__":
     app()
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise ValueError(f"--shard '{text}': expected i/n with 0 <= i < n, e.g. 0/4")
+    return int(index), int(count)
+
+
+@app.command()
+def bench(
+    suite: Annotated[str, typer.Option(help="Shipped suite name (smoke, shapes-quick, shapes, paper-canny-sd15) or a suite .yaml.")],
+    limit: Annotated[int | None, typer.Option(min=1, help="Use only the first N items.")] = None,
+    methods: Annotated[list[str] | None, typer.Option("--methods", help="Only these methods (repeatable); the reference method stays.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the plan (to train / to generate / cached / unavailable) and stop.")] = False,
+    shard: Annotated[str | None, typer.Option(help="i/n: generate only shard i of n (job arrays); score with a run without --shard.")] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N")] = "cpu",
+    out: Annotated[Path | None, typer.Option(help="Output folder (default localctrl-runs/bench/<suite>).")] = None,
+    base: Annotated[str | None, typer.Option(help="Override the suite's base; 'tiny' = mechanics mode (random stand-ins, named so).")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Images per sampler call (default: the suite's).")] = None,
+) -> None:
+    """Run a benchmark suite: train what it needs, generate, detect, score, log to MLflow (every stage cached)."""
+    from bench.metrics import MetricUnavailable
+    from bench.run import BenchOptions, run_bench
+    from localctrl.hub import ModelNotAvailableError
+
+    try:
+        options = BenchOptions(limit=limit, methods=methods, dry_run=dry_run, shard=parse_shard(shard), device=device, out=out, base=base,
+                               batch_size=batch_size)
+        result = run_bench(suite, options, console=Console(stderr=True))
+    except (ValueError, MetricUnavailable, ModelNotAvailableError, FileNotFoundError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    if result.results:
+        from bench.summary import summary_table
+
+        typer.echo(summary_table(result))
+    console.print(f"images, scores and grids → {result.out.resolve()}" + (f"; MLflow run {result.run_id}" if result.run_id else ""))

@@ -1,6 +1,7 @@
-"""Find and read the suite files shipped in the `suites` package (works from a wheel install too)."""
+"""Find and read suite files: shipped in the `suites` package (works from a wheel install too) or any YAML path."""
 
 from importlib import resources
+from pathlib import Path
 
 import yaml
 
@@ -13,11 +14,22 @@ def available_suites() -> list[str]:
     return sorted(entry.name.removesuffix(".yaml") for entry in resources.files("suites").iterdir() if entry.name.endswith(".yaml"))
 
 
-def read_suite(name: str) -> dict:
-    """The raw mapping of shipped suite `name` (parsed with yaml.safe_load: data only, no Python objects)."""
-    entry = resources.files("suites") / f"{name}.yaml"
+def suite_file(name_or_path: str):
+    """A shipped suite by name, or a YAML file by path."""
+    if name_or_path.endswith((".yaml", ".yml")):
+        if not Path(name_or_path).is_file():
+            raise SuiteError(f"suite file {name_or_path} does not exist")
+        return Path(name_or_path)
+    entry = resources.files("suites") / f"{name_or_path}.yaml"
     if not entry.is_file():
-        raise SuiteError(f"unknown suite '{name}'; shipped suites: {', '.join(available_suites())}")
+        raise SuiteError(f"unknown suite '{name_or_path}'; shipped suites: {', '.join(available_suites())} (or give a .yaml path)")
+    return entry
+
+
+def read_suite(name_or_path: str) -> dict:
+    """The raw mapping of a suite (parsed with yaml.safe_load: data only, no Python objects)."""
+    entry = suite_file(name_or_path)
+    name = Path(str(entry)).stem
     try:
         data = yaml.safe_load(entry.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
@@ -27,3 +39,10 @@ def read_suite(name: str) -> dict:
     if data.get("name") != name:
         raise SuiteError(f"suite file {entry}: key 'name' must be '{name}' (the file's name), got {data.get('name')!r}")
     return data
+
+
+def load_suite(name_or_path: str):
+    """The validated suite (bench.suite_schema.Suite)."""
+    from bench.suite_schema import parse_suite
+
+    return parse_suite(read_suite(name_or_path), suite_file(name_or_path))

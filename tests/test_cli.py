@@ -57,3 +57,10 @@ def test_data_prepare_needs_exactly_one_source_and_reads_sidecar_captions(tmp_pa
     result = runner.invoke(app, ["data", "prepare", "--images", str(tmp_path), "--out", str(tmp_path / "out"), "--size", "32"])
     assert result.exit_code == 0 and "1 written" in result.stdout
     assert '"caption":"a black square"' in (tmp_path / "out" / "manifest.jsonl").read_text()
+
+
+def test_bench_bad_suite_and_shard_are_clear_errors(tmp_path):
+    result = runner.invoke(app, ["bench", "--suite", "nope", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown suite 'nope'; shipped suites:" in result.output
+    result = runner.invoke(app, ["bench", "--suite", "smoke", "--shard", "2/2", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--shard '2/2': expected i/n with 0 <= i < n" in result.output

@@ -1,0 +1,85 @@
+"""A suite's methods as ready-to-sample adapters: given weights, seeded random ones, or trained here (cached).
+
+Training goes through `localctrl.train.train`, the code behind `localctrl train`. Its output folder is
+`<cache>/adapters/<hash of the resolved training config>`, and a `bench-done.json` written after training
+finishes marks it reusable: a second run of the suite trains nothing (a killed training resumes from its
+checkpoint). The method's cache key combines its adapter's weight hash with how it is used at inference.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.fingerprints import json_hash, module_hash
+from bench.suite_schema import MethodSpec, Suite
+from localctrl.adapters import build_adapter
+from localctrl.conditions import CHANNELS
+from localctrl.local_adapter import LocalAdapter
+from localctrl.stacks import Stack
+from localctrl.train_config import TrainConfig, load_train_config
+
+DONE = "bench-done.json"
+
+
+@dataclass
+class Method:
+    name: str
+    spec: MethodSpec
+    adapter: LocalAdapter | None
+    key: str  # hash of everything about the method that changes its images
+    training_run_id: str | None = None
+    weights: str | None = None  # where the adapter came from
+
+
+def training_config(suite: Suite, method: MethodSpec, cache: Path) -> TrainConfig:
+    """The method's training config: suite defaults, then the method's keys; base, condition, data from the suite."""
+    settings = {"base": suite.base, "condition": suite.condition, "data.source": suite.data.source,
+                "data.world_seed": suite.data.world_seed, **suite.train_defaults, **(method.train or {})}
+    overrides = [f"{key}={json.dumps(value)}" for key, value in settings.items()]
+    config = load_train_config(overrides=overrides)
+    digest = json_hash(config.model_dump(mode="json", exclude={"out"}))[:16]
+    return config.model_copy(update={"out": cache / "adapters" / digest})
+
+
+def needs_training(suite: Suite, cache: Path) -> dict[str, TrainConfig]:
+    """Method name → its training config, for the methods whose adapter is not trained yet."""
+    configs = {name: training_config(suite, spec, cache) for name, spec in suite.methods.items() if spec.train is not None}
+    return {name: config for name, config in configs.items() if not (Path(config.out) / DONE).is_file()}
+
+
+def train_method(config: TrainConfig) -> None:
+    from localctrl.train import train
+
+    result = train(config)
+    (Path(config.out) / DONE).write_text(json.dumps({"run_id": result.run_id, "steps": result.steps,
+                                                     "best_val_edge_f1_in": result.best_metric}, indent=2) + "\n")
+
+
+def resolve_method(suite: Suite, name: str, stack: Stack, cache: Path) -> Method:
+    spec = suite.methods[name]
+    run_id, origin, adapter = None, None, None
+    if spec.kind == "adapter":
+        if spec.train is not None:
+            folder = Path(training_config(suite, spec, cache).out)
+            run_id = json.loads((folder / DONE).read_text())["run_id"]
+            origin = str(folder / "adapter-best")
+            adapter = LocalAdapter.from_pretrained(origin)
+        elif spec.weights == "random":  # mechanics only: named so in the method's params
+            origin = "random"
+            adapter = LocalAdapter(build_adapter(stack, "full", CHANNELS[suite.condition], seed=0))
+        else:
+            origin = spec.weights
+            if not Path(origin).is_dir():
+                raise ValueError(f"methods.{name}.weights: adapter folder {origin} does not exist")
+            adapter = LocalAdapter.from_pretrained(origin)
+        if spec.resize:
+            adapter.resize = spec.resize
+        stack.check_adapter(adapter.adapter)
+        expected = adapter.adapter.config.in_channels
+        if expected != CHANNELS[suite.condition]:
+            raise ValueError(f"methods.{name}: the adapter takes {expected} condition channel(s), but the suite's condition "
+                             f"'{suite.condition}' has {CHANNELS[suite.condition]}")
+        adapter.eval()
+    usage = {"kind": spec.kind, "mask_at_inference": spec.mask_at_inference, "scale": spec.scale,
+             "resize": adapter.resize if adapter else None, "weights": module_hash(adapter) if adapter else None}
+    return Method(name, spec, adapter, json_hash(usage), run_id, origin)

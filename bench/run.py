@@ -1,0 +1,174 @@
+"""`localctrl bench`: plan → (train) → generate → detect → score → log, each stage cached and resumable.
+
+Everything that can fail on bad input — the suite file, the base stack, the data (missing files, mask sizes), the
+metric weights, the methods' adapters and conditions — is checked before the first image is generated.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from bench.detect import detect
+from bench.fingerprints import json_hash, module_hash, tensor_hash
+from bench.generate import generate, read_png_uint8
+from bench.inputs import example_set, load_items
+from bench.methods import needs_training, resolve_method, train_method
+from bench.mlflow_log import log_suite
+from bench.plan import Task, chunks, plan_tasks, shard_of
+from bench.score import score_method
+from bench.scorers import load_scorers
+from bench.suite_schema import Suite
+from bench.suites import SuiteError, load_suite, suite_file
+from localctrl.grids import save_captioned_grid
+from localctrl.stacks import load_stack
+
+
+@dataclass
+class BenchOptions:
+    limit: int | None = None
+    methods: list[str] | None = None
+    dry_run: bool = False
+    shard: tuple[int, int] | None = None
+    device: str = "cpu"
+    out: Path | None = None  # default: localctrl-runs/bench/<suite>
+    cache: Path = Path("localctrl-runs/bench-cache")  # trained adapters, shared by suites
+    base: str | None = None  # override the suite's base; "tiny" = mechanics mode (random stand-ins, named so)
+    batch_size: int | None = None
+    log: bool = True
+
+
+@dataclass
+class BenchResult:
+    suite: Suite
+    out: Path
+    counts: dict[str, int]
+    results: dict[str, dict] = field(default_factory=dict)
+    run_id: str | None = None
+
+
+def resolve(name_or_path: str, options: BenchOptions) -> Suite:
+    suite = load_suite(name_or_path)
+    updates = {}
+    if options.base:
+        updates["base"] = options.base
+    if options.batch_size:
+        updates["sampler"] = suite.sampler.model_copy(update={"batch_size": options.batch_size})
+    if options.methods:
+        unknown = sorted(set(options.methods) - set(suite.methods))
+        if unknown:
+            raise SuiteError(f"--methods: {', '.join(unknown)} not in suite '{suite.name}' (it has {', '.join(suite.methods)})")
+        reference = suite.metrics.preservation.reference_method if suite.metrics.preservation else None
+        keep = [m for m in suite.methods if m in options.methods or m == reference]
+        updates["methods"] = {m: suite.methods[m] for m in keep}
+    return suite.model_copy(update=updates)
+
+
+def reference_features(suite: Suite, scorers, image_size: int, out: Path) -> tuple[np.ndarray | None, str | None]:
+    """Features of the real reference images for FID, cached by (reference set, extractor, resolution)."""
+    if scorers.fid is None:
+        return None, None
+    examples = example_set(suite, image_size, suite.metrics.fid.reference_items)
+    images = torch.stack([torch.from_numpy(examples.example(k).image.copy()).permute(2, 0, 1) for k in range(len(examples))])
+    key = json_hash({"images": tensor_hash(images), "features": scorers.fid.name, "size": image_size})[:16]
+    path = out / "cache" / f"fid-reference-{key}.npy"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, scorers.fid(images))
+    return np.load(path), key
+
+
+def stack_key(stack) -> str:
+    """The base's identity for cache keys: its weights, not its name (a retrained shapes-base regenerates)."""
+    return json_hash([module_hash(stack.unet), module_hash(stack.vae), module_hash(stack.text_encoder), stack.image_size])
+
+
+def progress_bar(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console)
+
+
+def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console: Console | None = None) -> BenchResult:
+    console = console or Console(stderr=True)
+    suite = resolve(name_or_path, options)
+    out = options.out or Path("localctrl-runs/bench") / suite.name
+    mechanics = suite.base == "tiny"
+
+    # --- check everything before any expensive work ---------------------------------------------------------
+    stack = load_stack(suite.base)
+    stack.unet.to(options.device), stack.vae.to(options.device), stack.text_encoder.to(options.device)
+    items = load_items(suite, stack.image_size, options.limit)
+    scorers = load_scorers(suite, options.device, mechanics)
+    for note in scorers.notes:
+        console.print(f"[yellow]{note}[/yellow]")
+    to_train = needs_training(suite, options.cache)
+
+    if options.dry_run:
+        counts = {"items": len(items), "methods": len(suite.methods), "trainings_needed": len(to_train)}
+        console.print(f"[bold]{suite.name}[/bold] dry run: {len(items)} items × {len(suite.seeds)} seed(s) × {len(suite.methods)} methods; "
+                      f"{len(to_train)} adapter(s) to train ({', '.join(to_train) or 'none'})")
+        if not to_train:
+            methods = {name: resolve_method(suite, name, stack, options.cache) for name in suite.methods}
+            tasks = plan_tasks(suite, items, methods, stack_key(stack), out)
+            counts |= {"images": len(tasks), "cached": sum(t.exists() for t in tasks)}
+            console.print(f"images: {len(tasks)} planned, {counts['cached']} cached, {len(tasks) - counts['cached']} to generate")
+        for note in scorers.notes:
+            console.print(f"metric unavailable: {note}")
+        return BenchResult(suite, out, counts)
+
+    with progress_bar(console) as progress:
+        for name, config in to_train.items():
+            progress.console.print(f"training adapter for method '{name}' → {config.out}")
+            train_method(config)
+        methods = {name: resolve_method(suite, name, stack, options.cache) for name in suite.methods}
+        tasks = plan_tasks(suite, items, methods, stack_key(stack), out)
+        cached = sum(t.exists() for t in tasks)
+        mine = shard_of(chunks(tasks, suite.sampler.batch_size), options.shard)
+        written = generate(stack, suite, items, methods, mine, progress)
+        counts = {"items": len(items), "images": len(tasks), "cached": cached, "generated": written, "trained": len(to_train)}
+        if options.shard is not None:
+            console.print(f"shard {options.shard[0]}/{options.shard[1]}: {written} images written under {out / 'images'}; "
+                          "run again without --shard to score and log")
+            return BenchResult(suite, out, counts)
+
+        detections = {}
+        if suite.metrics.edges:
+            detections[suite.metrics.edges.detector] = detect(tasks, suite.metrics.edges.detector, out, progress)
+        if suite.metrics.seg and items.semantic is not None:
+            detections["shapes-seg"] = detect(tasks, "shapes-seg", out, progress)
+        features, fid_key = reference_features(suite, scorers, stack.image_size, out)
+        if features is not None and len(items) * len(suite.seeds) <= features.shape[1]:
+            scorers.notes.append(f"FID from {len(items) * len(suite.seeds)} images per method with {features.shape[1]}-dim features: "
+                                 "the covariance is singular, so FID is unreliable (use more items or seeds)")
+            progress.console.print(f"[yellow]{scorers.notes[-1]}[/yellow]")
+        by_method = {name: [t for t in tasks if t.method == name] for name in methods}
+        reference_name = suite.metrics.preservation.reference_method if suite.metrics.preservation else None
+        results, tables, grids = {}, {}, {}
+        scoring = progress.add_task("score", total=len(methods))
+        for name, method_tasks in by_method.items():
+            reference = by_method[reference_name] if reference_name and name != reference_name else None
+            _, results[name], tables[name] = score_method(suite, items, name, method_tasks, reference, detections, scorers, features,
+                                                          fid_key, out)
+            grids[name] = method_grid(method_tasks, items, out / "grids")
+            progress.advance(scoring)
+
+    result = BenchResult(suite, out, counts, results)
+    if options.log:
+        names = {"fid.features": scorers.fid.name if scorers.fid else "off", "clip": scorers.clip.name if scorers.clip else "off",
+                 "lpips": scorers.lpips.name if scorers.lpips else "off"}
+        bench_key = json_hash({"suite": suite.model_dump(mode="json"), "limit": options.limit, "items": items.ids})
+        result.run_id = log_suite(suite, bench_key, counts, methods, results, tables, grids, names, str(suite_file(name_or_path)),
+                                  scorers.notes)
+    return result
+
+
+def method_grid(tasks: list[Task], items, folder: Path, count: int = 8) -> Path:
+    """The method's first images with prompts and masks outlined; named by their keys, so a rerun reuses it."""
+    shown = tasks[:count]
+    path = folder / f"{shown[0].method}-{json_hash([t.key for t in shown])[:12]}.png"
+    if path.is_file():
+        return path
+    images = torch.stack([read_png_uint8(t.path) for t in shown])
+    return save_captioned_grid(images, [items.prompts[t.item] for t in shown], path, masks=items.masks[[t.item for t in shown]])
