@@ -19,8 +19,20 @@ from scipy.linalg import LinAlgWarning
 from bench.fingerprints import json_hash, tensor_hash
 from bench.generate import read_png_uint8
 from bench.inputs import BenchItems
-from bench.metrics import (PSNR_CAP_DB, edge_fidelity, edge_leakage, exclude_band, fid_bootstrap_ci, fid_from_features,
-                           kid_from_features, masked_lpips, masked_psnr, masked_ssim, mean_ci, seg_scores)
+from bench.metrics import (
+    PSNR_CAP_DB,
+    edge_fidelity,
+    edge_leakage,
+    exclude_band,
+    fid_bootstrap_ci,
+    fid_from_features,
+    kid_from_features,
+    masked_lpips,
+    masked_psnr,
+    masked_ssim,
+    mean_ci,
+    seg_scores,
+)
 from bench.plan import Task
 from bench.scorers import Scorers
 from bench.suite_schema import Suite
