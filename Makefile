@@ -20,8 +20,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 # The main job on the embedded default. Grows as the pipeline does (shapes world → bench → report).
 demo: $(INSTALLED)
 	$(BIN)/localctrl doctor
-	$(BIN)/localctrl data shapes --out localctrl-runs/shapes-demo -n 2000 --seed 0
-	$(BIN)/localctrl world check --samples 256 --grid localctrl-runs/world-check.png
+	$(BIN)/localctrl bench --suite shapes-quick
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest

@@ -36,10 +36,15 @@ def read_png_uint8(path: Path) -> torch.Tensor:
 
 
 def request(task: Task, items: BenchItems, method: Method) -> Request:
-    if method.adapter is None:
+    if not method.controlled:
         return Request(items.prompts[task.item], task.seed)
     mask = items.masks[task.item] if method.spec.mask_at_inference else None
-    return Request(items.prompts[task.item], task.seed, items.conditions[task.item], mask, adapter=method.adapter, scale=method.spec.scale)
+    condition = items.conditions[task.item]
+    if method.controlnet is not None:
+        wanted = method.controlnet.controlnet.config.conditioning_channels
+        condition = condition.expand(wanted, -1, -1) if condition.shape[0] == 1 else condition  # edges as the RGB image ControlNets take
+        return Request(items.prompts[task.item], task.seed, condition, mask, controlnet=method.controlnet, scale=method.spec.scale)
+    return Request(items.prompts[task.item], task.seed, condition, mask, adapter=method.adapter, scale=method.spec.scale)
 
 
 def sampler_settings(suite: Suite) -> SamplerSettings:

@@ -15,6 +15,7 @@ from bench.suite_schema import MethodSpec, Suite
 from localctrl.adapters import build_adapter
 from localctrl.conditions import CHANNELS
 from localctrl.local_adapter import LocalAdapter
+from localctrl.local_controlnet import LocalControlNet, build_controlnet, check_controlnet_fits, load_controlnet
 from localctrl.stacks import Stack
 from localctrl.train_config import TrainConfig, load_train_config
 
@@ -28,7 +29,12 @@ class Method:
     adapter: LocalAdapter | None
     key: str  # hash of everything about the method that changes its images
     training_run_id: str | None = None
-    weights: str | None = None  # where the adapter came from
+    weights: str | None = None  # where the adapter or ControlNet came from
+    controlnet: LocalControlNet | None = None
+
+    @property
+    def controlled(self) -> bool:
+        return self.adapter is not None or self.controlnet is not None
 
 
 def training_config(suite: Suite, method: MethodSpec, cache: Path) -> TrainConfig:
@@ -67,10 +73,8 @@ def resolve_method(suite: Suite, name: str, stack: Stack, cache: Path) -> Method
         elif spec.weights == "random":  # mechanics only: named so in the method's params
             origin = "random"
             adapter = LocalAdapter(build_adapter(stack, "full", CHANNELS[suite.condition], seed=0))
-        else:
+        else:  # a folder or a cached hub id (bench.requirements has checked it is there)
             origin = spec.weights
-            if not Path(origin).is_dir():
-                raise ValueError(f"methods.{name}.weights: adapter folder {origin} does not exist")
             adapter = LocalAdapter.from_pretrained(origin)
         if spec.resize:
             adapter.resize = spec.resize
@@ -80,6 +84,25 @@ def resolve_method(suite: Suite, name: str, stack: Stack, cache: Path) -> Method
             raise ValueError(f"methods.{name}: the adapter takes {expected} condition channel(s), but the suite's condition "
                              f"'{suite.condition}' has {CHANNELS[suite.condition]}")
         adapter.eval()
+    controlnet = resolve_controlnet(suite, name, stack) if spec.kind == "controlnet" else None
+    control = adapter or controlnet
+    origin = origin or (spec.weights if controlnet is not None else None)
     usage = {"kind": spec.kind, "mask_at_inference": spec.mask_at_inference, "scale": spec.scale,
-             "resize": adapter.resize if adapter else None, "weights": module_hash(adapter) if adapter else None}
-    return Method(name, spec, adapter, json_hash(usage), run_id, origin)
+             "resize": control.resize if control else None, "weights": module_hash(control) if control else None,
+             "controlnet_mode": controlnet.mode if controlnet else None}
+    return Method(name, spec, adapter, json_hash(usage), run_id, origin, controlnet)
+
+
+def resolve_controlnet(suite: Suite, name: str, stack: Stack) -> LocalControlNet:
+    """METHOD.md baseline 6: a ControlNet given the condition zeroed outside the mask, or with its residuals masked."""
+    spec = suite.methods[name]
+    if spec.weights == "random":  # mechanics only
+        model = build_controlnet(stack, seed=0, conditioning_channels=CHANNELS[suite.condition])
+    else:
+        model = load_controlnet(spec.weights)
+    check_controlnet_fits(model, stack.unet, stack.image_size, stack.vae_scale_factor)
+    expected = model.config.conditioning_channels
+    if expected not in (CHANNELS[suite.condition], 3):  # 1-channel edges are repeated for RGB ControlNets (bench.generate)
+        raise ValueError(f"methods.{name}: the ControlNet takes {expected} condition channels, but the suite's condition "
+                         f"'{suite.condition}' has {CHANNELS[suite.condition]}")
+    return LocalControlNet(model.eval(), mode=spec.controlnet_mode, resize=spec.resize or "area")

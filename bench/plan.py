@@ -41,7 +41,7 @@ def plan_tasks(suite: Suite, items: BenchItems, methods: dict[str, Method], base
     for index, item_id in enumerate(items.ids):
         for seed in suite.seeds:
             for name, method in methods.items():
-                controlled = method.adapter is not None
+                controlled = method.controlled
                 key = json_hash({"base": base_key, "method": method.key, "prompt": items.prompts[index], "seed": seed, "sampler": sampler,
                                  "condition": condition_keys[index] if controlled else None,
                                  "mask": mask_keys[index] if controlled and method.spec.mask_at_inference else None})

@@ -19,6 +19,7 @@ from bench.inputs import example_set, load_items
 from bench.methods import needs_training, resolve_method, train_method
 from bench.mlflow_log import log_suite
 from bench.plan import Task, chunks, plan_tasks, shard_of
+from bench.requirements import MissingRequirements, mechanics_suite, missing_requirements
 from bench.score import score_method
 from bench.scorers import load_scorers
 from bench.suite_schema import Suite
@@ -94,14 +95,21 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
     console = console or Console(stderr=True)
     suite = resolve(name_or_path, options)
     out = options.out or Path("localctrl-runs/bench") / suite.name
-    mechanics = suite.base == "tiny"
 
     # --- check everything before any expensive work ---------------------------------------------------------
+    notes = []
+    if suite.base == "tiny":
+        suite, notes = mechanics_suite(suite)
+    elif missing := missing_requirements(suite):
+        raise MissingRequirements(suite.name, missing)
+    for note in notes:
+        console.print(f"[yellow]{note}[/yellow]")
     stack = load_stack(suite.base)
     stack.unet.to(options.device), stack.vae.to(options.device), stack.text_encoder.to(options.device)
     items = load_items(suite, stack.image_size, options.limit)
-    scorers = load_scorers(suite, options.device, mechanics)
-    for note in scorers.notes:
+    scorers = load_scorers(suite, options.device)
+    scorers.notes[:0] = notes
+    for note in scorers.notes[len(notes):]:
         console.print(f"[yellow]{note}[/yellow]")
     to_train = needs_training(suite, options.cache)
 

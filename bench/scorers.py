@@ -1,8 +1,8 @@
 """The networks a suite's metrics need, loaded (or found missing) before any generation starts.
 
 A metric whose weights are missing is listed with how to provide it and stops the run up front — except LPIPS
-with `lpips: auto`, which is then left out and says so. Random-weight networks are used only when the suite (or
-mechanics mode, `--base tiny`) asks for them, and their metric keys say so (`fid_random-inception`, `lpips_out_lpips-random-alexnet`).
+with `lpips: auto`, which is then left out and says so. Random-weight networks are used only when the suite asks
+for them (mechanics mode, `--base tiny`, rewrites the suite to ask: bench.requirements), and their metric keys say so (`fid_random-inception`, `lpips_out_lpips-random-alexnet`).
 """
 
 import re
@@ -33,7 +33,7 @@ class Scorers:
         return f"{metric}_{re.sub(r'[^A-Za-z0-9.-]+', '-', name).strip('-')}"  # MLflow keys: no brackets
 
 
-def load_scorers(suite: Suite, device: str = "cpu", mechanics: bool = False) -> Scorers:
+def load_scorers(suite: Suite, device: str = "cpu") -> Scorers:
     """Build every network the metrics need; raise one MetricUnavailable-listing error naming all that are missing."""
     spec, scorers, missing = suite.metrics, Scorers(), []
     needs_shapes_net = spec.align_shapes or (spec.fid and spec.fid.features == "shapes-net")
@@ -44,23 +44,22 @@ def load_scorers(suite: Suite, device: str = "cpu", mechanics: bool = False) -> 
         try:
             if features == "shapes-net":
                 scorers.fid = shapes_net_features(scorers.shapes_net, device=device)
-            elif features == "random-inception" or (features == "inception" and mechanics):
+            elif features == "random-inception":
                 scorers.fid = random_inception_features(seed=0, device=device)
             elif features == "inception":
                 scorers.fid = inception_features(device=device)
             else:  # clip image features
-                scorers.fid = clip_features(device, mechanics)
+                scorers.fid = clip_features(device)
         except MetricUnavailable as error:
             missing.append(error)
     if spec.clip_score != "off":
         try:
-            random = spec.clip_score == "random" or mechanics
-            scorers.clip = ClipScorer(device=device, random_weights=random)
+            scorers.clip = ClipScorer(device=device, random_weights=spec.clip_score == "random")
         except MetricUnavailable as error:
             missing.append(error)
     if spec.preservation and spec.preservation.lpips != "off":
         try:
-            scorers.lpips = load_lpips(random_weights=spec.preservation.lpips == "random" or mechanics, device=device)
+            scorers.lpips = load_lpips(random_weights=spec.preservation.lpips == "random", device=device)
         except MetricUnavailable as error:
             if spec.preservation.lpips != "auto":
                 missing.append(error)
@@ -81,5 +80,5 @@ class ClipImageFeatures:
         return np.asarray(self.scorer.image_embeddings(images_uint8).cpu(), dtype=np.float64)
 
 
-def clip_features(device: str, mechanics: bool) -> ClipImageFeatures:
-    return ClipImageFeatures(ClipScorer(device=device, random_weights=mechanics))
+def clip_features(device: str) -> ClipImageFeatures:
+    return ClipImageFeatures(ClipScorer(device=device))

@@ -23,7 +23,7 @@ class Section(BaseModel):
 
 class DataSpec(Section):
     source: str = "shapes"  # "shapes" (rendered in memory) or a manifest dataset folder
-    split: str = "test"
+    split: str | None = "test"  # None: every item of a manifest (e.g. all 5,000 COCO val2017 images)
     items: int = Field(64, ge=1)
     world_seed: int = 0
 
@@ -52,20 +52,26 @@ class SamplerSpec(Section):
         return self
 
 
+CONTROLNET_MODES = ("zero-condition", "mask-residuals")
+
+
 class MethodSpec(Section):
-    kind: Literal["text-only", "adapter"]
-    weights: str | None = None  # adapter folder, or "random" (seeded random adapter: mechanics only)
+    kind: Literal["text-only", "adapter", "controlnet"]
+    weights: str | None = None  # adapter/ControlNet folder or cached hub id, or "random" (seeded random: mechanics only)
     train: dict[str, Any] | None = None  # a training config (dotted keys over the suite's train_defaults)
     mask_at_inference: bool = True  # False: control everywhere (the global baseline)
     resize: str | None = None  # mask resize mode at inference (default: the adapter's own)
     scale: float = 1.0
     label: str | None = None  # how tables name the method
     sweep: dict[str, Any] = {}  # ablation coordinates for reports, e.g. {lambda: 1e-3}
+    controlnet_mode: Literal[CONTROLNET_MODES] = "mask-residuals"  # type: ignore[valid-type]  # METHOD.md baseline 6
 
     @model_validator(mode="after")
     def weights_or_training(self):
         if self.kind == "adapter" and (self.weights is None) == (self.train is None):
             raise ValueError("an adapter method needs exactly one of 'weights' or 'train'")
+        if self.kind == "controlnet" and (self.weights is None or self.train is not None):
+            raise ValueError("a controlnet method needs 'weights' (training ControlNets is not part of localctrl)")
         if self.kind == "text-only" and (self.weights or self.train):
             raise ValueError("a text-only method takes no 'weights' or 'train'")
         if self.resize is not None and self.resize not in RESIZE_MODES:
@@ -87,7 +93,7 @@ class EdgeSpec(Section):
 class PreservationSpec(Section):
     reference_method: str = "text-only"
     band: int = Field(0, ge=0)  # px around the mask edge left out of "outside"
-    lpips: Literal["auto", "off", "random"] = "auto"  # auto: when AlexNet weights are present
+    lpips: Literal["auto", "on", "off", "random"] = "auto"  # auto: when AlexNet weights are present; on: required
 
 
 class MetricsSpec(Section):
@@ -121,6 +127,8 @@ class Suite(Section):
             raise ValueError(f"metrics.preservation.reference_method '{reference}' must name a text-only method of the suite")
         if not self.methods:
             raise ValueError("methods: a suite needs at least one method")
+        if self.data.source == "shapes" and self.data.split is None:
+            raise ValueError("data.split: the shapes world needs a split (train, val or test)")
         return self
 
 

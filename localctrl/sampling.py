@@ -7,6 +7,9 @@ generator per image. What it adds: features masked per image, a conditioning fac
 steps that get the control, T2I-Adapter's cond_tau), prompts of one batch encoded once per unique text,
 requests without an adapter mixed into the same batch (their features are zero, which adds nothing), and
 requests with different adapters in one batch (each adapter runs on its own requests; the UNet call is shared).
+Requests may instead carry a LocalControlNet (METHOD.md baseline 6): its residuals depend on the latents, so it
+runs at every controlled step, in both CFG branches as `StableDiffusionControlNetPipeline` (guess_mode=False),
+and its residuals go in through `down_block_additional_residuals` / `mid_block_additional_residual`.
 Seed rule (DESIGN.md): request k's latent comes from `torch.Generator("cpu").manual_seed(seed_k)`.
 """
 
@@ -19,6 +22,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from rich.progress import Progress
 
 from localctrl.local_adapter import LocalAdapter
+from localctrl.local_controlnet import LocalControlNet, check_controlnet_fits
 from localctrl.stacks import Stack
 
 SCHEDULERS = {
@@ -41,6 +45,15 @@ class Request:
     mask: torch.Tensor | None = None  # (1, H, W) in [0, 1]; None with a condition: control everywhere
     adapter: LocalAdapter | None = None  # this request's adapter (default: the one given to `sample`)
     scale: float | None = None  # this request's conditioning scale (default: the settings' scale)
+    controlnet: LocalControlNet | None = None  # this request's ControlNet, instead of any adapter
+
+    def __post_init__(self):
+        if self.adapter is not None and self.controlnet is not None:
+            raise ValueError(f"request '{self.prompt}' (seed {self.seed}) has both an adapter and a ControlNet: give one")
+
+    def adapter_or(self, default: LocalAdapter | None) -> LocalAdapter | None:
+        """The adapter controlling this request: its own, else the sampler's default, never one beside a ControlNet."""
+        return None if self.controlnet is not None else self.adapter or default
 
 
 @dataclass(frozen=True)
@@ -48,8 +61,8 @@ class SamplerSettings:
     scheduler: str = "ddim"
     steps: int = 30
     guidance: float = 7.5
-    scale: float = 1.0  # adapter conditioning scale
-    conditioning_factor: float = 1.0  # fraction of the first steps that receive the adapter features
+    scale: float = 1.0  # adapter / ControlNet conditioning scale
+    conditioning_factor: float = 1.0  # fraction of the first steps that receive the adapter features / ControlNet residuals
     batch_size: int = 16
     negative_prompt: str = ""
     precision: str = "fp32"  # fp32 | bf16 | fp16: autocast dtype of the frozen modules (weights stay as loaded)
@@ -93,31 +106,38 @@ def batches(requests: Sequence[Request], size: int) -> Iterator[Sequence[Request
         yield requests[start : start + size]
 
 
+def control_groups(chunk: Sequence[Request], model_of, scale: float) -> dict[tuple[torch.nn.Module, float], list[int]]:
+    """Rows of the conditioned requests grouped by (control model, conditioning scale): one model call per group."""
+    groups: dict[tuple[torch.nn.Module, float], list[int]] = {}
+    for row, request in enumerate(chunk):
+        model = model_of(request)
+        if request.condition is not None and model is not None:
+            groups.setdefault((model, scale if request.scale is None else request.scale), []).append(row)
+    return groups
+
+
+def stacked_inputs(chunk: Sequence[Request], rows: list[int], image_size: int, device, dtype
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Conditions and masks of `rows` as batches; a missing mask is all ones (control everywhere)."""
+    conditions = torch.stack([chunk[row].condition for row in rows])
+    masks = torch.stack([torch.ones(1, image_size, image_size) if chunk[row].mask is None else chunk[row].mask for row in rows])
+    return conditions.to(device, dtype), masks.to(device, dtype)
+
+
 def adapter_features(default: LocalAdapter | None, chunk: Sequence[Request], image_size: int, scale: float, device, dtype
                      ) -> list[torch.Tensor] | None:
     """Masked, scaled features of a batch (computed once per image, not per step); None if nothing is controlled.
 
     Requests are grouped by (adapter, scale); each group's features land in its rows, other rows stay zero.
     """
-    groups: dict[tuple[int, float], list[int]] = {}
-    adapters = {}
-    for row, request in enumerate(chunk):
-        adapter = request.adapter or default
-        if request.condition is not None:
-            if adapter is None:
-                raise ValueError("a request carries a condition but no adapter was given")
-            key = (id(adapter), scale if request.scale is None else request.scale)
-            groups.setdefault(key, []).append(row)
-            adapters[id(adapter)] = adapter
+    groups = control_groups(chunk, lambda request: request.adapter_or(default), scale)
     if not groups:
         return None
     features = None
-    for (adapter_id, group_scale), rows in groups.items():
-        adapter = adapters[adapter_id]
-        conditions = torch.stack([chunk[row].condition for row in rows]).to(device, dtype)
-        masks = torch.stack([torch.ones(1, image_size, image_size) if chunk[row].mask is None else chunk[row].mask for row in rows])
+    for (adapter, group_scale), rows in groups.items():
+        conditions, masks = stacked_inputs(chunk, rows, image_size, device, dtype)
         with torch.no_grad():
-            group_features = adapter(conditions, masks.to(device, dtype), scale=group_scale)
+            group_features = adapter(conditions, masks, scale=group_scale)
         if features is None:
             features = [torch.zeros(len(chunk), *f.shape[1:], device=device, dtype=f.dtype) for f in group_features]
         elif [f.shape[1:] for f in features] != [f.shape[1:] for f in group_features]:
@@ -127,14 +147,61 @@ def adapter_features(default: LocalAdapter | None, chunk: Sequence[Request], ima
     return features
 
 
+@dataclass
+class ControlNetGroup:
+    """The requests of a batch sharing one ControlNet and scale, with their inputs for both CFG branches."""
+
+    controlnet: LocalControlNet
+    scale: float
+    rows: list[int]  # rows of the UNet batch: the unconditional branch's, then the conditional branch's
+    conditions: torch.Tensor
+    masks: torch.Tensor
+
+
+def controlnet_groups(chunk: Sequence[Request], image_size: int, scale: float, branches: int, device, dtype
+                      ) -> list[ControlNetGroup]:
+    """The batch's ControlNet groups, prepared once per batch (the ControlNets themselves run at every step)."""
+    groups = []
+    for (controlnet, group_scale), rows in control_groups(chunk, lambda request: request.controlnet, scale).items():
+        conditions, masks = stacked_inputs(chunk, rows, image_size, device, dtype)
+        branch_rows = [row + branch * len(chunk) for branch in range(branches) for row in rows]
+        groups.append(ControlNetGroup(controlnet, group_scale, branch_rows, conditions.repeat(branches, 1, 1, 1),
+                                      masks.repeat(branches, 1, 1, 1)))
+    return groups
+
+
+def controlnet_residuals(groups: list[ControlNetGroup], model_input: torch.Tensor, timestep, embeddings: torch.Tensor) -> dict:
+    """The UNet's ControlNet keyword arguments for this step ({} without ControlNets); rows without one get zeros."""
+    if not groups:
+        return {}
+    down, mid = None, None
+    for group in groups:
+        group_down, group_mid = group.controlnet(model_input[group.rows], timestep, embeddings[group.rows], group.conditions,
+                                                 group.masks, scale=group.scale)
+        if down is None:  # every ControlNet was checked to fit the UNet, so all groups share these shapes
+            down = [torch.zeros(len(model_input), *r.shape[1:], device=r.device, dtype=r.dtype) for r in group_down]
+            mid = torch.zeros(len(model_input), *group_mid.shape[1:], device=group_mid.device, dtype=group_mid.dtype)
+        for full, part in zip([*down, mid], [*group_down, group_mid]):
+            full[group.rows] = part
+    return {"down_block_additional_residuals": down, "mid_block_additional_residual": mid}
+
+
+def check_controls(stack: Stack, requests: Sequence[Request], adapter: LocalAdapter | None) -> None:
+    """Fail before sampling: a condition with nothing to read it, or a ControlNet that does not fit the UNet."""
+    if any(request.condition is not None and request.controlnet is None and request.adapter_or(adapter) is None
+           for request in requests):
+        raise ValueError("requests carry conditions but no adapter was given")
+    for controlnet in {request.controlnet for request in requests if request.controlnet is not None}:
+        check_controlnet_fits(controlnet.controlnet, stack.unet, stack.image_size, stack.vae_scale_factor)
+
+
 @torch.no_grad()
 def sample(stack: Stack, requests: Sequence[Request], adapter: LocalAdapter | None = None,
            settings: SamplerSettings = SamplerSettings(), progress: bool = True) -> torch.Tensor:
     """Generate every request; returns float images (N, 3, H, W) in [0, 1] (diffusers' `output_type="np"` values)."""
     unet = stack.unet
     device, dtype = unet.device, unet.dtype
-    if any(request.condition is not None and (request.adapter or adapter) is None for request in requests):
-        raise ValueError("requests carry conditions but no adapter was given")
+    check_controls(stack, requests, adapter)
     size = stack.image_size
     encode = TextEncoderCache(stack, device, dtype)
     guided = settings.guidance > 1
@@ -155,12 +222,16 @@ def sample(stack: Stack, requests: Sequence[Request], adapter: LocalAdapter | No
             features = adapter_features(adapter, chunk, size, settings.scale, device, dtype)
             if features is not None and guided:
                 features = [torch.cat([feature] * 2) for feature in features]  # both CFG branches are controlled
+            controlnets = controlnet_groups(chunk, size, settings.scale, 2 if guided else 1, device, dtype)
             step_kwargs = {"generator": generators} if "generator" in scheduler.step.__code__.co_varnames else {}
             for index, timestep in enumerate(scheduler.timesteps):
                 model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if guided else latents, timestep)
-                residuals = [f.clone() for f in features] if features is not None and index < controlled_steps else None
+                controlled = index < controlled_steps
+                residuals = [f.clone() for f in features] if features is not None and controlled else None
+                # After the controlled steps diffusers runs the ControlNet at scale 0, which adds exact zeros: skip it.
+                control = controlnet_residuals(controlnets, model_input, timestep, embeddings) if controlled else {}
                 prediction = unet(model_input, timestep, encoder_hidden_states=embeddings,
-                                  down_intrablock_additional_residuals=residuals).sample
+                                  down_intrablock_additional_residuals=residuals, **control).sample
                 if guided:
                     unconditional, conditional = prediction.chunk(2)
                     prediction = unconditional + settings.guidance * (conditional - unconditional)

@@ -47,7 +47,7 @@ def read_png(path: Path) -> np.ndarray:
 
 
 class ExampleSet:
-    def __init__(self, data: DataSettings, condition: str, image_size: int, split: str, limit: int | None = None):
+    def __init__(self, data: DataSettings, condition: str, image_size: int, split: str | None, limit: int | None = None):
         if condition not in CHANNELS:
             raise ValueError(f"unknown condition '{condition}'; known: {', '.join(CHANNELS)}")
         self.condition, self.image_size, self.source = condition, image_size, data.source

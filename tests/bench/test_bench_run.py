@@ -11,6 +11,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from diffusers import UNet2DConditionModel
 from PIL import Image
@@ -89,7 +90,7 @@ def test_a_bench_killed_mid_generation_completes_with_identical_per_sample_metri
                        sampler={"scheduler": "ddim", "steps": 12, "guidance": 4.0, "batch_size": 2})
     command = [sys.executable, "-c", "from cli import app; app()", "bench", "--suite", suite, "--out", str(tmp_path / "killed" / "out")]
     process = subprocess.Popen(command, cwd=Path(__file__).parents[2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=os.environ | {"OMP_NUM_THREADS": "1"})
+                               env=os.environ | {"OMP_NUM_THREADS": str(torch.get_num_threads())})  # same float reductions as here
     images = tmp_path / "killed" / "out" / "images"
     deadline = time.monotonic() + 120
     while len(list(images.rglob("*.png"))) < 4 and time.monotonic() < deadline and process.poll() is None:

@@ -1,0 +1,34 @@
+"""The paper suite: without its weights and data it stops up front listing all of them; `--base tiny` runs its plan."""
+
+import mlflow
+import pytest
+
+from bench.requirements import MissingRequirements
+from bench.run import BenchOptions, run_bench
+
+
+def test_the_paper_suite_lists_everything_it_is_missing_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOCALCTRL_WEIGHTS_DIR", str(tmp_path / "no-weights"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("torch.hub.get_dir", lambda: str(tmp_path / "no-torch-hub"))
+    with pytest.raises(MissingRequirements) as raised:
+        run_bench("paper-canny-sd15", BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache"))
+    message = str(raised.value)
+    for needed in ("stable-diffusion-v1-5/stable-diffusion-v1-5", "data/coco-val2017", "localctrl-runs/paper/masked/adapter-best",
+                   "localctrl-runs/paper/masked-z0/adapter-best", "TencentARC/t2iadapter_canny_sd15v2", "lllyasviel/sd-controlnet-canny",
+                   "inception-2015-12-05.pt", "CLIP ViT-B/16", "LPIPS"):
+        assert needed in message, needed
+    assert len(raised.value.missing) == 9  # each once, though the ControlNet and global adapter serve two methods each
+    assert not (tmp_path / "out").exists()
+
+
+def test_with_base_tiny_the_paper_plan_runs_as_mechanics_and_says_so(tmp_path):
+    result = run_bench("paper-canny-sd15", BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache", base="tiny", limit=4))
+    assert result.counts["images"] == 4 * 7 and result.counts["generated"] == 28
+    assert set(result.results) == {"text-only", "global", "global-masked", "masked", "masked-z0", "controlnet-zeroed", "controlnet-masked"}
+    for values in result.results.values():
+        assert "fid_random-inception" in values and "clip_score_ViT-B-16-random" in values and "fid" not in values
+    controlnet = result.results["controlnet-masked"]
+    assert {"edge_f1_in", "edge_leakage_out", "ssim_out", "lpips_out_lpips-random-alexnet"} <= set(controlnet)
+    notes = mlflow.artifacts.load_text(f"runs:/{result.run_id}/notes.txt")
+    assert "shapes world instead of data/coco-val2017" in notes and "seeded random controlnet instead of lllyasviel" in notes
