@@ -84,13 +84,13 @@ def main() -> None:
 
     rate = lambda seconds: args.images / seconds  # noqa: E731
     print(f"\ntiny stack, {args.images} images, {args.steps} DDIM steps, CFG 7.5, {torch.get_num_threads()} threads")
-    print(f"{'sampler':<50}{'images/s':>10}{'ours ÷ it':>12}")
+    print(f"{'sampler':<58}{'images/s':>10}{'ours ÷ it':>12}")
     rows = [("fp32", ours, per_image, same_batch), ("bf16 autocast", ours_bf16, per_image_bf16, same_batch_bf16)]
     for precision, mine, one, batched in rows:
-        print(f"{f'localctrl sample, batch {args.batch}, {precision}':<50}{rate(mine):>10.2f}{1:>12.2f}")
-        print(f"{f'diffusers adapter pipeline, one image a call, {precision}':<50}{rate(one):>10.2f}{one / mine:>12.2f}")
-        print(f"{f'diffusers adapter pipeline, batch {args.batch}, {precision}':<50}{rate(batched):>10.2f}{batched / mine:>12.2f}")
-    print(f"{'localctrl bf16 ÷ diffusers fp32 one image a call':<50}{'':>10}{per_image / ours_bf16:>12.2f}")
+        print(f"{f'localctrl sample, batch {args.batch}, {precision}':<58}{rate(mine):>10.2f}{1:>12.2f}")
+        print(f"{f'diffusers adapter pipeline, one image a call, {precision}':<58}{rate(one):>10.2f}{one / mine:>12.2f}")
+        print(f"{f'diffusers adapter pipeline, batch {args.batch}, {precision}':<58}{rate(batched):>10.2f}{batched / mine:>12.2f}")
+    print(f"{'localctrl bf16 ÷ diffusers fp32 one image a call':<58}{'':>10}{per_image / ours_bf16:>12.2f}")
     print(f"training: {args.train_steps / train_seconds:.2f} steps/s (batch 4 × accumulation 2, incl. set-up and one validation); "
           f"peak RSS {peak_rss_mb:.0f} MB")
 
