@@ -10,12 +10,11 @@ from pathlib import Path
 
 from bench.metrics import MetricUnavailable
 from bench.metrics.weights import require
+from bench.scorers import WEIGHTS
 from bench.suite_schema import Suite
 from localctrl.datasets import MANIFEST
 from localctrl.hub import ModelNotAvailableError, resolve_pretrained
 from localctrl.stacks import RANDOM_BASES, SHIPPED_BASES
-
-METRIC_WEIGHTS = {"inception": "Inception (clean-fid)", "clip": "CLIP ViT-B/16 (openai)", "lpips": "LPIPS AlexNet backbone"}
 
 
 class MissingRequirements(ValueError):
@@ -59,11 +58,11 @@ def missing_requirements(suite: Suite) -> list[str]:
             missing.append(f"{what}: folder {weights} does not exist (adapters: train them with `localctrl train`, README)")
     metrics = suite.metrics
     if metrics.fid and metrics.fid.features in ("inception", "clip"):
-        missing.append(_metric(METRIC_WEIGHTS[metrics.fid.features]))
+        missing.append(_metric(WEIGHTS[metrics.fid.features]))
     if metrics.clip_score == "ViT-B-16/openai":
-        missing.append(_metric(METRIC_WEIGHTS["clip"]))
+        missing.append(_metric(WEIGHTS["clip"]))
     if metrics.preservation and metrics.preservation.lpips == "on":
-        missing.append(_metric(METRIC_WEIGHTS["lpips"]))
+        missing.append(_metric(WEIGHTS["lpips"]))
     return list(dict.fromkeys(line for line in missing if line))  # each once, in order
 
 

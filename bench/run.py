@@ -70,11 +70,11 @@ def resolve(name_or_path: str, options: BenchOptions) -> Suite:
 
 def reference_features(suite: Suite, scorers, image_size: int, out: Path) -> tuple[np.ndarray | None, str | None]:
     """Features of the real reference images for FID, cached by (reference set, extractor, resolution)."""
-    if scorers.fid is None:
+    if scorers.fid_name is None:
         return None, None
     examples = example_set(suite, image_size, suite.metrics.fid.reference_items)
     images = torch.stack([torch.from_numpy(examples.example(k).image.copy()).permute(2, 0, 1) for k in range(len(examples))])
-    key = json_hash({"images": tensor_hash(images), "features": scorers.fid.name, "size": image_size})[:16]
+    key = json_hash({"images": tensor_hash(images), "features": scorers.fid_name, "size": image_size})[:16]
     path = out / "cache" / f"fid-reference-{key}.npy"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -164,8 +164,7 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
 
     result = BenchResult(suite, out, counts, results)
     if options.log:
-        names = {"fid.features": scorers.fid.name if scorers.fid else "off", "clip": scorers.clip.name if scorers.clip else "off",
-                 "lpips": scorers.lpips.name if scorers.lpips else "off"}
+        names = {"fid.features": scorers.fid_name or "off", "clip": scorers.clip_name or "off", "lpips": scorers.lpips_name or "off"}
         bench_key = json_hash({"suite": suite.model_dump(mode="json"), "limit": options.limit, "items": items.ids})
         result.run_id = log_suite(suite, bench_key, counts, methods, results, tables, grids, names, str(suite_file(name_or_path)),
                                   scorers.notes)

@@ -51,7 +51,7 @@ def items_fingerprint(items: BenchItems) -> str:
 
 def score_key(suite: Suite, method: str, tasks: list[Task], reference: list[Task] | None, items_key: str, fid_key: str | None,
               scorers: Scorers) -> str:
-    networks = [getattr(scorers.fid, "name", None), getattr(scorers.lpips, "name", None), getattr(scorers.clip, "name", None)]
+    networks = [scorers.fid_name, scorers.lpips_name, scorers.clip_name]
     return json_hash({"method": method, "tasks": [t.key for t in tasks], "reference": [t.key for t in reference or []],
                       "metrics": suite.metrics.model_dump(mode="json"), "items": items_key, "fid_reference": fid_key,
                       "networks": networks, "version": SCORE_VERSION})[:16]
@@ -84,13 +84,13 @@ def per_sample(suite: Suite, items: BenchItems, tasks: list[Task], reference: li
             region = exclude_band(outside, inside, spec.preservation.band)
             mine = images.float() / 255
             values |= {"ssim_out": masked_ssim(mine, others, region), "psnr_out": masked_psnr(mine, others, region)}
-            if scorers.lpips is not None:
-                values[scorers.key("lpips_out", scorers.lpips.name)] = masked_lpips(mine, others, region, scorers.lpips)
-        if spec.align_shapes and scorers.shapes_net is not None:
+            if scorers.lpips_name is not None:
+                values[scorers.key("lpips_out", scorers.lpips_name)] = masked_lpips(mine, others, region, scorers.lpips)
+        if spec.align_shapes:
             with torch.no_grad():
                 values["align_shapes"] = align_shapes(scorers.shapes_net(images.float() / 255), [items.prompts[r] for r in rows])
-        if scorers.clip is not None:
-            values[scorers.key("clip_score", scorers.clip.name)] = scorers.clip.scores(images, [items.prompts[r] for r in rows])
+        if scorers.clip_name is not None:
+            values[scorers.key("clip_score", scorers.clip_name)] = scorers.clip.scores(images, [items.prompts[r] for r in rows])
         frame = pd.DataFrame({name: np.asarray(torch.as_tensor(v).double()) for name, v in values.items()})
         frame.insert(0, "item_id", [items.ids[r] for r in rows])
         frame.insert(1, "seed", [t.seed for t in part])
@@ -106,14 +106,14 @@ def aggregates(frame: pd.DataFrame, generated_features: np.ndarray | None, refer
         mean, lo, hi = mean_ci(frame[column].to_numpy(), seed=0, cap=CAPS.get(column))
         result |= {column: mean, f"{column}_ci_lo": lo, f"{column}_ci_hi": hi}
     if generated_features is not None and reference_features is not None and len(generated_features) >= 2:
-        fid = scorers.key("fid", scorers.fid.name)
+        fid = scorers.key("fid", scorers.fid_name)
         with warnings.catch_warnings():  # singular covariances (N ≤ D) are reported once by the run, not per sqrtm call
             warnings.simplefilter("ignore", LinAlgWarning)
             lo, hi = fid_bootstrap_ci(generated_features, reference_features, n_boot=200, seed=0)
             result |= {fid: fid_from_features(generated_features, reference_features), f"{fid}_ci_lo": lo, f"{fid}_ci_hi": hi}
         if suite.metrics.fid.kid:
             subset = min(len(generated_features), len(reference_features), 1000)
-            result[scorers.key("kid", scorers.fid.name)] = kid_from_features(generated_features, reference_features,
+            result[scorers.key("kid", scorers.fid_name)] = kid_from_features(generated_features, reference_features,
                                                                              max_subset_size=subset, seed=0)
     return result
 
@@ -128,7 +128,7 @@ def score_method(suite: Suite, items: BenchItems, method: str, tasks: list[Task]
         return pd.read_parquet(table), json.loads(summary.read_text()), table
     frame = per_sample(suite, items, tasks, reference, detections, scorers)
     features = None
-    if scorers.fid is not None and reference_features is not None:
+    if scorers.fid_name is not None and reference_features is not None:
         features = scorers.fid(torch.stack([read_png_uint8(t.path) for t in tasks]))
     result = aggregates(frame, features, reference_features, suite, scorers)
     table.parent.mkdir(parents=True, exist_ok=True)
