@@ -29,7 +29,7 @@ class Method:
     adapter: LocalAdapter | None
     key: str  # hash of everything about the method that changes its images
     training_run_id: str | None = None
-    weights: str | None = None  # where the adapter or ControlNet came from
+    weights: str | None = None  # where the adapter or ControlNet came from: a folder, hub id, "random" or "trained:<hash>"
     controlnet: LocalControlNet | None = None
 
     @property
@@ -68,8 +68,8 @@ def resolve_method(suite: Suite, name: str, stack: Stack, cache: Path) -> Method
         if spec.train is not None:
             folder = Path(training_config(suite, spec, cache).out)
             run_id = json.loads((folder / DONE).read_text())["run_id"]
-            origin = str(folder / "adapter-best")
-            adapter = LocalAdapter.from_pretrained(origin)
+            origin = f"trained:{folder.name}"  # the training config's hash: the same wherever the cache lives
+            adapter = LocalAdapter.from_pretrained(folder / "adapter-best")
         elif spec.weights == "random":  # mechanics only: named so in the method's params
             origin = "random"
             adapter = LocalAdapter(build_adapter(stack, "full", CHANNELS[suite.condition], seed=0))

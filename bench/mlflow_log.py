@@ -24,7 +24,8 @@ def find_run(filter_string: str) -> str | None:
 
 
 def log_suite(suite: Suite, bench_key: str, plan_counts: dict[str, int], methods: dict[str, Method], results: dict[str, dict],
-              tables: dict[str, Path], grids: dict[str, Path], scorer_names: dict[str, str], suite_file: str, notes: list[str]) -> str:
+              tables: dict[str, Path], grids: dict[str, Path], scorer_names: dict[str, str], suite_file: str, notes: list[str],
+              qualitative: Path) -> str:
     """Log the invocation; returns the parent run id."""
     use_tracking()
     parent_id = find_run(f"tags.`localctrl.bench.key` = '{bench_key}' and tags.`localctrl.bench.role` = 'suite'")
@@ -35,6 +36,8 @@ def log_suite(suite: Suite, bench_key: str, plan_counts: dict[str, int], methods
         mlflow.log_text(Path(suite_file).read_text(encoding="utf-8") if Path(suite_file).is_file() else suite_file, "suite.yaml")
         if notes:
             mlflow.log_text("\n".join(notes) + "\n", "notes.txt")
+        mlflow.log_artifacts(str(qualitative), "qualitative")
+        children = {}
         for name, method in methods.items():
             child_id = find_run(f"tags.`localctrl.bench.parent` = '{parent.info.run_id}' and tags.`localctrl.method` = '{name}'")
             child_params = {"method": name, "spec": method.spec.model_dump(mode="json"), "weights": method.weights or "none",
@@ -43,9 +46,12 @@ def log_suite(suite: Suite, bench_key: str, plan_counts: dict[str, int], methods
                           "localctrl.suite": suite.name, "mlflow.parentRunId": parent.info.run_id}
             if method.training_run_id:
                 child_tags["localctrl.training_run_id"] = method.training_run_id
-            with start_run(EXPERIMENT, run_name=name, params=child_params, tags=child_tags, nested=True, resume_run_id=child_id):
+            with start_run(EXPERIMENT, run_name=name, params=child_params, tags=child_tags, nested=True, resume_run_id=child_id) as child:
+                children[name] = {"run_id": child.info.run_id, "label": method.spec.label or name, "kind": method.spec.kind,
+                                  "sweep": method.spec.sweep, "training_run_id": method.training_run_id}
                 mlflow.log_metrics({key: value for key, value in results[name].items() if value == value})  # NaN: not logged
                 mlflow.log_artifact(str(tables[name]), "per-sample")
                 if name in grids:
                     mlflow.log_artifact(str(grids[name]), "grids")
+        mlflow.log_dict({"methods": children}, "methods.json")  # order, labels, sweeps and child runs for reports
         return parent.info.run_id

@@ -19,6 +19,7 @@ from bench.inputs import example_set, load_items
 from bench.methods import needs_training, resolve_method, train_method
 from bench.mlflow_log import log_suite
 from bench.plan import Task, chunks, plan_tasks, shard_of
+from bench.qualitative import write_qualitative
 from bench.requirements import MissingRequirements, mechanics_suite, missing_requirements
 from bench.score import score_method
 from bench.scorers import load_scorers
@@ -161,13 +162,15 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
                                                           fid_key, out)
             grids[name] = method_grid(method_tasks, items, out / "grids")
             progress.advance(scoring)
+        labels = {name: spec.label or name for name, spec in suite.methods.items()}
+        qualitative = write_qualitative(tasks, items, labels, out / "qualitative")
 
     result = BenchResult(suite, out, counts, results)
     if options.log:
         names = {"fid.features": scorers.fid_name or "off", "clip": scorers.clip_name or "off", "lpips": scorers.lpips_name or "off"}
         bench_key = json_hash({"suite": suite.model_dump(mode="json"), "limit": options.limit, "items": items.ids})
         result.run_id = log_suite(suite, bench_key, counts, methods, results, tables, grids, names, str(suite_file(name_or_path)),
-                                  scorers.notes)
+                                  scorers.notes, qualitative)
     return result
 
 
