@@ -1,6 +1,8 @@
 """The `localctrl` command line: thin commands that parse options and call localctrl / bench / reports."""
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -190,11 +192,18 @@ def data_prepare(
         console.print(f"[yellow]Skipped images are listed in {(out / REPORT).resolve()}[/yellow]")
 
 
+def accelerate_launch(num_processes: int, command: list[str]) -> list[str]:
+    """`accelerate launch` of a Python command on N processes: DDP over GPUs, or gloo CPU processes without CUDA."""
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", *command]
+
+
 @app.command()
 def train(
     config: Annotated[Path | None, typer.Option("--config", help="YAML training config (see localctrl/train_config.py).")] = None,
     overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: --set z0.weight=1e-2 (repeatable).")] = None,
     fresh: Annotated[bool, typer.Option(help="Ignore an existing checkpoint in the output folder instead of resuming.")] = False,
+    num_processes: Annotated[int, typer.Option(min=1, help="DDP processes (GPUs, or CPU processes with gloo), via accelerate launch.")] = 1,
 ) -> None:
     """Train a local adapter (masked features + z0 edge loss) on a frozen base; resumes from --set out=DIR."""
     from localctrl.train import train as run_training
@@ -205,7 +214,12 @@ def train(
     except ValueError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
+    if num_processes > 1 and "LOCAL_RANK" not in os.environ:  # the launcher: each process reruns this command alone
+        arguments = [*(["--config", str(config)] if config else []), *(f"--set={o}" for o in overrides or []), *(["--fresh"] if fresh else [])]
+        raise typer.Exit(subprocess.call(accelerate_launch(num_processes, ["-m", "cli", "train", *arguments])))
     result = run_training(settings, resume=not fresh)
+    if result.run_id is None:  # a non-main DDP process: the main one reports
+        return
     console.print(f"Trained {result.steps} steps; best validation in-mask edge F1 {result.best_metric:.3f}")
     console.print(f"Adapters: {result.best_adapter.resolve()} (best), {result.last_adapter.resolve()} (last); MLflow run {result.run_id}")
 
@@ -339,8 +353,6 @@ def ui(
         raise typer.Exit(0) from None
 
 
-if __name__ == "__main__":
-    app()
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -381,3 +393,7 @@ def bench(
 
         typer.echo(summary_table(result))
     console.print(f"images, scores and grids → {result.out.resolve()}" + (f"; MLflow run {result.run_id}" if result.run_id else ""))
+
+
+if __name__ == "__main__":
+    app()

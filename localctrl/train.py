@@ -8,12 +8,14 @@ checkpoint. Training runs on accelerate (one process or DDP), with frozen module
 import json
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import torch
 from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list
 from diffusers import DDPMScheduler
 
 from localctrl.adapters import build_adapter
@@ -75,7 +77,8 @@ def validate(stack: Stack, adapter: LocalAdapter, examples, config: TrainConfig,
 
 def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     # --- set up: frozen base, trainable adapter, data, optimiser -------------------------------------------
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.optim.grad_accum)
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.optim.grad_accum,
+                              cpu=not torch.cuda.is_available())  # without CUDA, launched processes form a gloo CPU group
     frozen_dtype = {"no": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[config.mixed_precision]
     stack = load_stack(config.base)
     freeze(stack, frozen_dtype, accelerator.device)
@@ -100,8 +103,9 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     out = Path(config.out)
     checkpoint_path, state_path = out / "checkpoint.pt", out / "state.json"
     state = json.loads(state_path.read_text()) if resume and state_path.is_file() else {}
-    if state and (changes := describe_changes(state["config"], json.loads(config.model_dump_json()))):
-        raise ValueError(f"{out} holds a run with another config ({changes}); use a new --out or the same settings")
+    params = json.loads(config.model_dump_json())
+    if state:
+        check_resumable(state, params, accelerator.num_processes, out)
     checkpoint = load_checkpoint(checkpoint_path) if state else None
     if checkpoint is not None:
         accelerator.unwrap_model(adapter).load_state_dict(checkpoint["adapter"])
@@ -110,20 +114,29 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     step = checkpoint["step"] if checkpoint else 0
     best, stale = state.get("best", -math.inf), state.get("stale", 0)
 
-    params = json.loads(config.model_dump_json())
-    with start_run(EXPERIMENT, run_name=out.name, params=params, resume_run_id=state.get("run_id")) as run:
+    main = accelerator.is_main_process  # only the main process logs to MLflow and writes checkpoints
+    # MLflow params are write-once: a resume at another process count keeps the accumulation the run started with.
+    logged_accum = state.get("logged_grad_accum", params["optim"]["grad_accum"])
+    logged_params = {**params, "optim": {**params["optim"], "grad_accum": logged_accum}}
+    with start_run(EXPERIMENT, run_name=out.name, params=logged_params, resume_run_id=state.get("run_id")) if main else nullcontext() as run:
         def save_state():
-            state_path.write_text(json.dumps({"config": params, "run_id": run.info.run_id, "best": best, "stale": stale}))
+            state_path.write_text(json.dumps({"config": params, "run_id": run.info.run_id, "best": best, "stale": stale,
+                                              "num_processes": accelerator.num_processes, "logged_grad_accum": logged_accum}))
 
-        out.mkdir(parents=True, exist_ok=True)
-        save_state()
-        mlflow.log_dict(params, "config.json")  # the whole config as one readable artifact beside the flat params
+        if main:
+            out.mkdir(parents=True, exist_ok=True)
+            save_state()
+            mlflow.log_dict(params, "config.json")  # the whole config as one readable artifact beside the flat params
+            mlflow.set_tag("localctrl.num_processes", accelerator.num_processes)  # a tag: it may change when resuming
         tic, start_step = time.perf_counter(), step
         while step < config.steps:
             # --- one optimiser step, accumulated over micro-batches ------------------------------------------
             for micro in range(config.optim.grad_accum):
-                generator = step_generator(config.seed, f"noise-{micro}", step)
-                batch = train_set.training_batch(config.seed, step, micro, config.optim.batch_size, config.masks, config.masked)
+                # Micro-batch g of the step's process-count-independent sequence: 1 process × accumulation 2 sees the
+                # same examples and noise as 2 processes × accumulation 1 (and DDP averages the same gradients).
+                g = micro * accelerator.num_processes + accelerator.process_index
+                generator = step_generator(config.seed, f"noise-{g}", step)
+                batch = train_set.training_batch(config.seed, step, g, config.optim.batch_size, config.masks, config.masked)
                 images = batch.images.to(accelerator.device, frozen_dtype)
                 with torch.no_grad():
                     posterior = stack.vae.encode(images * 2 - 1).latent_dist
@@ -155,12 +168,12 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
             step += 1
 
             # --- log, validate, checkpoint ----------------------------------------------------------------------
-            if accelerator.is_main_process and step % config.log_every == 0:
+            if main and step % config.log_every == 0:
                 mlflow.log_metrics({"loss": terms.loss.item(), "loss_simple": terms.loss_simple.item(), "loss_z0": terms.loss_z0.item(),
                                     "lr": schedule.get_last_lr()[0], "grad_norm": float(grad_norm),
                                     "steps_per_s": (step - start_step) / (time.perf_counter() - tic)}, step=step)
             stop = False
-            if accelerator.is_main_process and (step % config.validate_every == 0 or step == config.steps):
+            if main and (step % config.validate_every == 0 or step == config.steps):
                 local = accelerator.unwrap_model(adapter)
                 metrics, images = validate(stack, local, validation_batch, config, config.masked)
                 mlflow.log_metrics(metrics, step=step)
@@ -175,11 +188,26 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
                 else:
                     stale += 1
                     stop = stale >= config.patience
-            if accelerator.is_main_process and (step % config.checkpoint_every == 0 or step == config.steps or stop):
+            if main and (step % config.checkpoint_every == 0 or step == config.steps or stop):
                 save_checkpoint(checkpoint_path, {"step": step, "adapter": accelerator.unwrap_model(adapter).state_dict(),
                                                   "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()})
                 save_state()
-            if stop:
+            if broadcast_object_list([stop])[0]:  # the main process decides early stopping for all
                 break
-        mlflow.log_artifacts(str(out / "adapter-best"), "adapter-best")
-        return TrainResult(out, out / "adapter-best", out / "adapter-last", best, step, run.info.run_id)
+        accelerator.wait_for_everyone()
+        if main:
+            mlflow.log_artifacts(str(out / "adapter-best"), "adapter-best")
+        return TrainResult(out, out / "adapter-best", out / "adapter-last", best, step, run.info.run_id if main else None)
+
+
+def check_resumable(state: dict, params: dict, num_processes: int, out: Path) -> None:
+    """Resume only the same run: same config, except that the process count may change at an unchanged effective batch."""
+    before, now = state["config"], params
+    unchanged = lambda config: {**config, "optim": {k: v for k, v in config["optim"].items() if k != "grad_accum"}}  # noqa: E731
+    if changes := describe_changes(unchanged(before), unchanged(now)):
+        raise ValueError(f"{out} holds a run with another config ({changes}); use a new --out or the same settings")
+    effective_before = before["optim"]["grad_accum"] * state.get("num_processes", 1)
+    effective_now = now["optim"]["grad_accum"] * num_processes
+    if effective_before != effective_now:
+        raise ValueError(f"{out} was trained with {state.get('num_processes', 1)} process(es) × accumulation {before['optim']['grad_accum']}; "
+                         f"resuming with {num_processes} × {now['optim']['grad_accum']} changes the effective batch")
