@@ -192,6 +192,19 @@ def data_prepare(
         console.print(f"[yellow]Skipped images are listed in {(out / REPORT).resolve()}[/yellow]")
 
 
+def without_option(arguments: list[str], option: str) -> list[str]:
+    """Command-line arguments minus `option VALUE` / `option=VALUE` (to relaunch a command on several processes)."""
+    kept, skip = [], False
+    for argument in arguments:
+        if skip:
+            skip = False
+        elif argument == option:
+            skip = True
+        elif not argument.startswith(f"{option}="):
+            kept.append(argument)
+    return kept
+
+
 def accelerate_launch(num_processes: int, command: list[str]) -> list[str]:
     """`accelerate launch` of a Python command on N processes: DDP over GPUs, or gloo CPU processes without CUDA."""
     return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),
@@ -375,19 +388,25 @@ def bench(
     out: Annotated[Path | None, typer.Option(help="Output folder (default localctrl-runs/bench/<suite>).")] = None,
     base: Annotated[str | None, typer.Option(help="Override the suite's base; 'tiny' = mechanics mode (random stand-ins, named so).")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Images per sampler call (default: the suite's).")] = None,
+    num_processes: Annotated[int, typer.Option(min=1, help="Processes (GPUs, or gloo CPU processes) sharing generation, via accelerate.")] = 1,
+    cache: Annotated[Path, typer.Option(help="Where adapters trained for suites are kept (shared by suites).")] = Path("localctrl-runs/bench-cache"),
 ) -> None:
     """Run a benchmark suite: train what it needs, generate, detect, score, log to MLflow (every stage cached)."""
+    if num_processes > 1 and "LOCAL_RANK" not in os.environ:  # the launcher: each process reruns this command alone
+        raise typer.Exit(subprocess.call(accelerate_launch(num_processes, ["-m", "cli", *without_option(sys.argv[1:], "--num-processes")])))
     from bench.metrics import MetricUnavailable
     from bench.run import BenchOptions, run_bench
     from localctrl.hub import ModelNotAvailableError
 
     try:
         options = BenchOptions(limit=limit, methods=methods, dry_run=dry_run, shard=parse_shard(shard), device=device, out=out, base=base,
-                               batch_size=batch_size)
+                               batch_size=batch_size, cache=cache)
         result = run_bench(suite, options, console=Console(stderr=True))
     except (ValueError, MetricUnavailable, ModelNotAvailableError, FileNotFoundError) as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
+    if os.environ.get("LOCAL_RANK", "0") != "0":  # a helper process of a launched run: the main one reports
+        return
     if result.results:
         from bench.summary import summary_table
 

@@ -53,12 +53,20 @@ def needs_training(suite: Suite, cache: Path) -> dict[str, TrainConfig]:
     return {name: config for name, config in configs.items() if not (Path(config.out) / DONE).is_file()}
 
 
-def train_method(config: TrainConfig) -> None:
+def train_method(config: TrainConfig, processes: int = 1) -> None:
+    """Train (or resume) the method's adapter; with several processes, DDP at the same effective batch."""
     from localctrl.train import train
 
+    if processes > 1:  # every process trains together: accumulation shrinks so batch × accumulation × processes is unchanged
+        accumulation, remainder = divmod(config.optim.grad_accum, processes)
+        if remainder or not accumulation:
+            raise ValueError(f"{config.out}: gradient accumulation {config.optim.grad_accum} cannot be split over {processes} processes; "
+                             "train it with one process first (the adapter is then reused)")
+        config = config.model_copy(update={"optim": config.optim.model_copy(update={"grad_accum": accumulation})})
     result = train(config)
-    (Path(config.out) / DONE).write_text(json.dumps({"run_id": result.run_id, "steps": result.steps,
-                                                     "best_val_edge_f1_in": result.best_metric}, indent=2) + "\n")
+    if result.run_id is not None:  # the main process marks the adapter done
+        (Path(config.out) / DONE).write_text(json.dumps({"run_id": result.run_id, "steps": result.steps,
+                                                         "best_val_edge_f1_in": result.best_metric}, indent=2) + "\n")
 
 
 def resolve_method(suite: Suite, name: str, stack: Stack, cache: Path) -> Method:

@@ -4,11 +4,14 @@ Everything that can fail on bad input — the suite file, the base stack, the da
 metric weights, the methods' adapters and conditions — is checked before the first image is generated.
 """
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -83,6 +86,13 @@ def reference_features(suite: Suite, scorers, image_size: int, out: Path) -> tup
     return np.load(path), key
 
 
+def launched_processes() -> PartialState | None:
+    """The process group when run under `accelerate launch` with several processes (gloo on CPU), else None."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def stack_key(stack) -> str:
     """The base's identity for cache keys: its weights, not its name (a retrained shapes-base regenerates)."""
     return json_hash([module_hash(stack.unet), module_hash(stack.vae), module_hash(stack.text_encoder), stack.image_size])
@@ -127,15 +137,25 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
             console.print(f"metric unavailable: {note}")
         return BenchResult(suite, out, counts)
 
+    processes = launched_processes()
+    if processes and options.shard is not None:
+        raise ValueError("--shard splits work across independent jobs; under accelerate launch the processes split it already")
     with progress_bar(console) as progress:
         for name, config in to_train.items():
             progress.console.print(f"training adapter for method '{name}' → {config.out}")
-            train_method(config)
+            train_method(config, processes.num_processes if processes else 1)
+        if processes:
+            processes.wait_for_everyone()  # the main process has marked the adapters done
         methods = {name: resolve_method(suite, name, stack, options.cache) for name in suite.methods}
         tasks = plan_tasks(suite, items, methods, stack_key(stack), out)
         cached = sum(t.exists() for t in tasks)
-        mine = shard_of(chunks(tasks, suite.sampler.batch_size), options.shard)
-        written = generate(stack, suite, items, methods, mine, progress)
+        shard = (processes.process_index, processes.num_processes) if processes else options.shard
+        written = generate(stack, suite, items, methods, shard_of(chunks(tasks, suite.sampler.batch_size), shard), progress)
+        if processes:  # every process generated its chunks; the main one goes on to score and log them all
+            written = sum(gather_object([written]))
+            processes.wait_for_everyone()
+            if not processes.is_main_process:
+                return BenchResult(suite, out, {"generated": written})
         counts = {"items": len(items), "images": len(tasks), "cached": cached, "generated": written, "trained": len(to_train)}
         if options.shard is not None:
             console.print(f"shard {options.shard[0]}/{options.shard[1]}: {written} images written under {out / 'images'}; "
