@@ -30,7 +30,7 @@ def test_train_and_bench_log_to_a_remote_tracking_server(tmp_path, monkeypatch):
         assert len(children) == 4
         child = next(run for run in children if run.data.tags["localctrl.method"] == "random-masked")
         assert child.data.metrics["edge_f1_in"] == result.results["random-masked"]["edge_f1_in"]
-        parquet = mlflow.artifacts.download_artifacts(run_id=child.info.run_id, artifact_path="per-sample", dst_path=str(tmp_path / "got"))
+        mlflow.artifacts.download_artifacts(run_id=child.info.run_id, artifact_path="per-sample", dst_path=str(tmp_path / "got"))
         table = pd.read_parquet(next((tmp_path / "got" / "per-sample").glob("*.parquet")))
         assert len(table) == 4 and table["edge_f1_in"].mean() == result.results["random-masked"]["edge_f1_in"]
     assert any((tmp_path / "server-artifacts").rglob("*.parquet")), "artifacts went to the server's store, not a local folder"
