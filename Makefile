@@ -17,10 +17,11 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --constraint constraints.txt --editable ".[test]"
 	touch $@
 
-# The main job on the embedded default. Grows as the pipeline does (shapes world → bench → report).
+# The main job on the embedded default: benchmark the five methods on the shapes world, then the paper report.
 demo: $(INSTALLED)
 	$(BIN)/localctrl doctor
 	$(BIN)/localctrl bench --suite shapes-quick
+	$(BIN)/localctrl report --suite shapes-quick
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest

@@ -13,26 +13,41 @@ from rich.table import Table
 app = typer.Typer(help="Local control of text-to-image diffusion: train masked T2I-Adapters, benchmark, report.", no_args_is_help=True)
 console = Console()
 
-# Commands whose issue has not landed yet: they say so and fail, rather than print anything fake.
-NOT_BUILT = {
-    "report": ("Write paper tables and figures from MLflow runs.", 6),
-}
+@app.command(context_settings={"allow_extra_args": True})  # extra args: the rest of `--compare ID ID ...`
+def report(
+    ctx: typer.Context,
+    suite_run: Annotated[str | None, typer.Option("--suite-run", help="A bench parent run id (or a unique prefix of one).")] = None,
+    suite: Annotated[str | None, typer.Option(help="A suite name: its latest finished bench run.")] = None,
+    compare: Annotated[list[str] | None, typer.Option(help="Runs side by side: --compare ID ID ... (or repeated, or ID,ID).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder to write (default localctrl-runs/report/<suite>).")] = None,
+    reference: Annotated[str | None, typer.Option(help="Method paired comparisons are against (default: the suite's z0 method).")] = None,
+    ci: Annotated[str, typer.Option(help="pm: mean ± CI half-width | interval: mean \\[lo, hi] (the CSV has both bounds).")] = "pm",
+    metrics: Annotated[list[str] | None, typer.Option("--metric", help="Main-table column, e.g. edge_f1_in (repeatable).")] = None,
+    paired: Annotated[bool, typer.Option(help="Paired-bootstrap comparisons with the reference (daggers in the table).")] = True,
+    figures: Annotated[bool, typer.Option(help="Draw the figures (PNG and PDF).")] = True,
+    log: Annotated[bool, typer.Option(help="Also log the report as artifacts (report/) of the parent run(s).")] = True,
+) -> None:
+    """Paper tables (Markdown, LaTeX, CSV) and figures from bench runs in MLflow, logged with the parent run."""
+    from rich.markup import escape
 
+    from reports.build import ReportOptions, build_report, resolve_run_ids
+    from reports.runs import ReportError
 
-def _not_built(name: str, issue: int):
-    def command(ctx: typer.Context) -> None:
-        console.print(f"[red]localctrl {name} is not built yet[/red] (planned in issue {issue}); nothing was run.")
-        raise typer.Exit(2)
-
-    return command
-
-
-for _name, (_help, _issue) in NOT_BUILT.items():
-    app.command(
-        _name,
-        help=f"{_help} [not built yet]",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    )(_not_built(_name, _issue))
+    try:
+        if ctx.args and not compare:
+            raise ReportError(f"unexpected arguments {' '.join(ctx.args)} (several run ids go after --compare)")
+        ids = resolve_run_ids(suite_run, suite, [*compare, *ctx.args] if compare else None)
+        options = ReportOptions(out=out, reference=reference, ci=ci, metrics=metrics, paired=paired, figures=figures, log=log)
+        result = build_report(ids, options)
+    except ReportError as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
+        raise typer.Exit(2) from None
+    typer.echo(result.markdown)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)  # notes name lpips[alexnet] etc.
+    console.print(f"{len(result.files)} files (tables, figures, report.md) → {result.out.resolve()}", highlight=False)
+    for logged in result.logged:
+        console.print(f"logged as MLflow artifacts: runs:/{logged}", highlight=False)
 
 
 data_app = typer.Typer(help="Write datasets in the manifest format.", no_args_is_help=True)
@@ -412,6 +427,38 @@ def bench(
 
         typer.echo(summary_table(result))
     console.print(f"images, scores and grids → {result.out.resolve()}" + (f"; MLflow run {result.run_id}" if result.run_id else ""))
+
+
+@app.command()
+def perf(
+    preset: Annotated[str, typer.Option(help="cpu: tiny stack, CPU numbers | gpu: the prepared GPU check (sd15-random, 512²).")] = "cpu",
+    out: Annotated[Path | None, typer.Option(help="JSON to write (default localctrl-runs/perf/<preset>.json).")] = None,
+    base: Annotated[str | None, typer.Option(help="Stack (default: tiny for cpu, sd15-random for gpu).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda | cuda:N (default: the preset's).")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Sampler steps (default 20 cpu, 30 gpu).")] = None,
+    batches: Annotated[str | None, typer.Option(help="Comma-separated batch sizes (default 16 cpu; 1,8,16,32 gpu).")] = None,
+    images: Annotated[int | None, typer.Option(min=1, help="At least this many images per sampling measurement.")] = None,
+    train_steps: Annotated[int | None, typer.Option(min=1, help="Timed training steps.")] = None,
+    precision: Annotated[str, typer.Option(help="gpu: bf16-weights | bf16-autocast (the same for both samplers).")] = "bf16-weights",
+    compile: Annotated[bool, typer.Option("--compile", help="gpu: also time our sampler with a torch.compile'd UNet.")] = False,
+    budget_s: Annotated[float | None, typer.Option(help="gpu: skip measurements not started after this many seconds (default 360).")] = None,
+    rerun: Annotated[bool, typer.Option(help="cpu: measure a fully cached rerun of the smoke suite.")] = True,
+    quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes: runs the preset's code path in seconds (tests).")] = False,
+) -> None:
+    """Throughput side by side: sampler vs diffusers, metrics, cached rerun, training; a table with ratios and a JSON."""
+    from bench.perf import PerfOptions, run_perf
+
+    try:
+        sizes = tuple(int(b) for b in batches.split(",")) if batches else None
+        options = PerfOptions(preset=preset, out=out, base=base, device=device, steps=steps, batches=sizes, images=images,
+                              train_steps=train_steps, precision=precision, compile=compile, budget_s=budget_s,
+                              rerun_suite="smoke" if rerun else None, quick=quick)
+        result, table = run_perf(options)
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    typer.echo(f"JSON → {Path(result['options']['out']).resolve()}")
+    typer.echo(table)  # last: the end of a log shows it
 
 
 if __name__ == "__main__":

@@ -97,3 +97,14 @@ def test_requests_with_different_adapters_share_a_batch_and_equal_separate_calls
     second = sample(tiny_stack, [Request(PROMPTS[1], 1, condition[1], mask[1])], other, replace(SETTINGS, scale=0.5), progress=False)
     text_only = sample(tiny_stack, mixed[2:], None, SETTINGS, progress=False)
     assert (together - torch.cat([first, second, text_only])).abs().max() <= 1 / 255
+
+
+def test_channels_last_stays_within_a_grey_level_of_the_default_layout(local_adapter):
+    from localctrl.stacks import load_stack
+
+    stack = load_stack("tiny", seed=0)  # its own stack: channels_last converts the modules in place
+    seeds, condition, mask = [0, 1], conditions(2), torch.ones(2, 1, 64, 64)
+    default = ours(stack, local_adapter, PROMPTS[:2], seeds, condition, mask)
+    channels_last = ours(stack, local_adapter, PROMPTS[:2], seeds, condition, mask, channels_last=True)
+    assert stack.unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    assert np.abs(default - channels_last).max() <= 1 / 255

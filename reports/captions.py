@@ -1,0 +1,74 @@
+"""Captions: which implementation and model computed each metric (from the runs' `metric.*` params), and how to read the table."""
+
+import re
+
+from reports.runs import SuiteRun
+
+FID_FEATURES = {
+    "shapes-net": "FID-shapes / KID-shapes (shapes-net features; the toy world's analogue, not Inception FID)",
+    "inception": "FID / KID (Inception features, clean-fid)",
+    "clip-ViT-B-16/openai": "FID / KID on CLIP ViT-B/16 openai features",
+    "random-inception": "FID / KID random-inception (random weights: mechanics only)",
+}
+DETECTORS = {"canny": "kornia Canny 0.1/0.2", "canny-opencv": "OpenCV Canny 100/200"}
+
+
+def model_id(name: str) -> str:
+    """`ViT-B-16/openai` → `ViT-B/16 openai`, `lpips[alexnet]` → `LPIPS AlexNet`."""
+    if name.startswith("lpips["):
+        return "LPIPS " + name.removeprefix("lpips[").removesuffix("]").replace("alexnet", "AlexNet")
+    model, _, weights = name.partition("/")
+    model = re.sub(r"^ViT-([BLH])-(\d+)", r"ViT-\1/\2", model)
+    return f"{model} {weights}".strip()
+
+
+def implementations(params: dict[str, str], columns: list[str]) -> list[str]:
+    """One phrase per metric family shown, naming its implementation and model id."""
+    shown = set(columns)
+    phrases = []
+    features = params.get("metric.fid.features", "off")
+    if features != "off" and any(c.startswith(("fid", "kid")) for c in shown):
+        phrases.append(FID_FEATURES.get(features, f"FID / KID ({features} features)"))
+    if any(c.startswith("align_shapes") for c in shown):
+        phrases.append("align-shapes (shapes-net attribute predictions against the prompt; the toy analogue of CLIP score)")
+    clip = params.get("metric.clip", "off")
+    if clip != "off" and any(c.startswith("clip_score") for c in shown):
+        random = " (random weights: mechanics only)" if "random" in clip else ""
+        phrases.append(f"CLIP score: CLIP {model_id(clip)}, open_clip, 100·max(cos, 0){random}")
+    if any(c.startswith("edge_") for c in shown):
+        detector = params.get("suite.metrics.edges.detector", "canny")
+        tolerance = params.get("suite.metrics.edges.tolerance", "?")
+        phrases.append(f"edges: {DETECTORS.get(detector, detector)} on the generated image against the condition, "
+                       f"{tolerance} px tolerance")
+    if any(c.startswith("seg_") for c in shown):
+        phrases.append("segmentation: the shapes world's exact segmenter against ground-truth labels")
+    if any(c.startswith(("ssim_out", "psnr_out", "lpips_out")) for c in shown):
+        reference = params.get("suite.metrics.preservation.reference_method", "text-only")
+        band = params.get("suite.metrics.preservation.band", "0")
+        lpips = params.get("metric.lpips", "off")
+        networks = f"; {model_id(lpips)}" + (" (random weights: mechanics only)" if "random" in lpips else "") if lpips != "off" else ""
+        phrases.append(f"preservation: outside the mask (band {band} px left out) against the {reference} image with the same prompt "
+                       f"and seed{networks}")
+    return phrases
+
+
+def table_caption(runs: list[SuiteRun], columns: list[str], ci: str, reference: str | None) -> str:
+    """The main table's caption: what was measured, with what, and how to read the marks."""
+    first = runs[0]
+    items = first.metrics.get("plan_items")
+    seeds = first.params.get("suite.seeds", "?")
+    where = ", ".join(f"{r.suite} run {r.short_id}" for r in runs)
+    sentences = [f"{where}" + (f": {int(items)} items, seeds {seeds}." if items is not None else ".")]
+    phrases = []
+    for run in runs:  # compared runs usually share their implementations; list each distinct one once
+        phrases += [p for p in implementations(run.params, columns) if p not in phrases]
+    sentences.append("Metrics: " + "; ".join(phrases) + "." if phrases else "")
+    interval = "mean ± half the width of the 95% bootstrap CI (exact bounds in the CSV)" if ci == "pm" else "mean [95% bootstrap CI]"
+    sentences.append(f"Cells: {interval}; ↑/↓: higher/lower is better; best in bold, second underlined per column; "
+                     "n/a: not measured for that method.")
+    if "edge_density_out" in columns:
+        sentences.append("Edge density out has no better direction and is not ranked.")
+    if reference:
+        sentences.append(f"†: the paired-bootstrap 95% CI of the difference to {reference} (same items and seeds) excludes 0 "
+                         "(per cell, no multiple-comparison correction; FID/KID are set metrics and are not paired).")
+    return " ".join(s for s in sentences if s)

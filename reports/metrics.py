@@ -1,0 +1,93 @@
+"""What each bench metric key means for a table: its name, its better direction and its precision — in one place.
+
+Keys follow DESIGN.md (`<metric>_<region>`, set metrics `fid`, `kid`, `clip_score`). A metric computed with a
+random-weight network carries the network in its key (`fid_random-inception`, `clip_score_ViT-B-16-random`,
+`lpips_out_lpips-random-alexnet`): it is shown under its own name with "(random, mechanics only)", never as the
+real metric.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    label: str
+    higher_is_better: bool | None  # None: no better direction (shown without ↑/↓ and never bold)
+    digits: int = 3
+    headline: bool = True  # in the main table by default (the others are in all-metrics.csv)
+
+
+# Order = column order of the tables.
+METRICS: dict[str, MetricSpec] = {
+    "fid": MetricSpec("FID", False, 2),
+    "kid": MetricSpec("KID", False, 4),
+    "align_shapes": MetricSpec("align-shapes", True),
+    "clip_score": MetricSpec("CLIP score", True, 2),
+    "edge_f1_in": MetricSpec("edge F1 in", True),
+    "edge_precision_in": MetricSpec("edge precision in", True, headline=False),
+    "edge_recall_in": MetricSpec("edge recall in", True, headline=False),
+    "edge_ssim_in": MetricSpec("edge SSIM in", True, headline=False),
+    "edge_leakage_out": MetricSpec("edge leakage out", False),
+    # Edge density outside the mask depends on the scene as much as on the method (the text-only image has edges
+    # there too): no better direction, so it is reported but never ranked.
+    "edge_density_out": MetricSpec("edge density out", None),
+    "seg_miou_in": MetricSpec("seg mIoU in", True),
+    "seg_acc_in": MetricSpec("seg acc in", True, headline=False),
+    "ssim_out": MetricSpec("SSIM out", True),
+    "psnr_out": MetricSpec("PSNR out (dB)", True, 2),
+    "lpips_out": MetricSpec("LPIPS out", False),
+}
+
+CI_SUFFIXES = ("_ci_lo", "_ci_hi")
+
+
+def base_of(key: str) -> tuple[str, str] | None:
+    """`fid_random-inception` → ("fid", "random-inception"); `edge_f1_in` → ("edge_f1_in", ""); unknown → None."""
+    if key.endswith(CI_SUFFIXES):
+        return None
+    for base in sorted(METRICS, key=len, reverse=True):  # longest first: `edge_ssim_in` is not `ssim…`
+        if key == base:
+            return base, ""
+        if key.startswith(base + "_"):
+            return base, key[len(base) + 1 :]
+    return None
+
+
+def spec(key: str) -> MetricSpec:
+    found = base_of(key)
+    if found is None:
+        return MetricSpec(key, None, headline=False)
+    return METRICS[found[0]]
+
+
+def higher_is_better(key: str) -> bool | None:
+    return spec(key).higher_is_better
+
+
+def arrow(key: str) -> str:
+    return {True: "↑", False: "↓", None: ""}[higher_is_better(key)]
+
+
+def label(key: str, fid_features: str | None = None) -> str:
+    """Column header: `fid` with shapes-net features is "FID-shapes"; a random network says so."""
+    found = base_of(key)
+    if found is None:
+        return key
+    base, suffix = found
+    text = METRICS[base].label
+    if base in ("fid", "kid") and fid_features == "shapes-net":
+        text += "-shapes"  # the toy world's analogue of FID, never to be read as Inception FID
+    if suffix:
+        text += f" ({suffix})"  # the caption adds "random weights: mechanics only"
+    return text
+
+
+def metric_columns(keys: set[str] | list[str], headline_only: bool = True) -> list[str]:
+    """Metric keys (no CI bounds, no plan counts) in table order, random-network variants beside their metric."""
+    found = {key: base_of(key) for key in keys}
+    ordered = []
+    for base, metric in METRICS.items():
+        if headline_only and not metric.headline:
+            continue
+        ordered += sorted(key for key, hit in found.items() if hit and hit[0] == base)
+    return ordered

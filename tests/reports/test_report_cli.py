@@ -1,0 +1,57 @@
+"""`localctrl report` from the command line, and one report of a real (smoke) bench run."""
+
+import math
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from cli import app
+from reports.build import ReportOptions, build_report
+
+runner = CliRunner()
+WIDE = {"COLUMNS": "300"}  # rich would wrap the printed paths
+
+
+def test_report_command_prints_the_table_and_where_the_files_went(log_run, tmp_path):
+    run_id = log_run()
+    out = tmp_path / "paper"
+    result = runner.invoke(app, ["report", "--suite-run", run_id[:8], "--out", str(out), "--ci", "interval", "--no-figures"], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("| method |") and "| Text only | **50.00 [45.00, 56.00]** |" in result.output
+    assert f"→ {out.resolve()}" in result.output and f"logged as MLflow artifacts: runs:/{run_id}/report" in result.output
+    assert (out / "main-table.tex").is_file() and (out / "report.md").is_file() and not (out / "figures").exists()
+
+
+def test_report_command_takes_compare_ids_and_reports_bad_input(log_run, tmp_path):
+    run_id = log_run()
+    result = runner.invoke(app, ["report", "--compare", run_id, "nope"], env=WIDE)  # the second id reaches --compare
+    assert result.exit_code == 2 and "no bench suite run 'nope'" in result.output
+    result = runner.invoke(app, ["report", "--suite-run", run_id, "--suite", "synthetic"], env=WIDE)
+    assert result.exit_code == 2 and "exactly one of --suite-run ID, --suite NAME or --compare" in result.output
+    result = runner.invoke(app, ["report", "--suite-run", run_id, "stray"], env=WIDE)
+    assert result.exit_code == 2 and "unexpected arguments stray" in result.output
+    result = runner.invoke(app, ["report", "--suite-run", run_id, "--ci", "brackets", "--out", str(tmp_path)], env=WIDE)
+    assert result.exit_code == 2 and "--ci 'brackets': expected one of pm, interval" in result.output
+    result = runner.invoke(app, ["report", "--suite-run", run_id, "--metric", "fid_typo", "--out", str(tmp_path)], env=WIDE)
+    assert result.exit_code == 2 and "--metric: fid_typo not logged" in result.output
+
+
+def test_report_of_a_real_smoke_bench_run(tmp_path):
+    from bench.run import BenchOptions, run_bench
+
+    bench = run_bench("smoke", BenchOptions(out=tmp_path / "bench", cache=tmp_path / "cache"))
+    report = build_report([bench.run_id], ReportOptions(out=tmp_path / "report"))
+    table = pd.read_csv(report.out / "main-table.csv", index_col=0, float_precision="round_trip")
+    assert list(table.index) == list(bench.results)  # smoke's methods have no labels: named by their keys
+    assert "fid_random-inception" in table.columns and "fid" not in table.columns  # never shown as the real FID
+    for method, values in bench.results.items():
+        for key in table.columns:
+            if not key.endswith("_paired_ci_excludes_0"):
+                expected = values.get(key, math.nan)
+                assert table.at[method, key] == expected or (math.isnan(expected) and math.isnan(table.at[method, key])), key
+    text = (report.out / "main-table.md").read_text()
+    assert "FID (random-inception) ↓" in text and "FID / KID random-inception (random weights: mechanics only)" in text
+    assert "difference to trained-masked-z0" in text  # the z0 method is the default reference
+    for name in ("tradeoff", "qualitative", "training"):
+        assert (report.out / "figures" / f"{name}.png").stat().st_size > 1000
+    assert any("figure lambda" in note for note in report.notes)  # smoke has no λ sweep: said, not drawn empty
