@@ -1,9 +1,9 @@
 """Training throughput: steady-state optimiser steps/s and peak memory of adapter training on a frozen base.
 
-The step is `localctrl.train`'s (frozen modules cast to the mixed-precision dtype, adapter in fp32 under autocast,
-VAE encode and text encoding per step, cubic timesteps, the masked adapter features into the frozen UNet, the
-z0 loss, backward, clipping, AdamW), on synthetic batches: set-up, data rendering, validation and MLflow logging
-are left out, and so is `localctrl.train` itself, whose MLflow import a bare GPU machine lacks.
+The step is `localctrl.train`'s own (`localctrl.train_step`: frozen modules in the mixed-precision dtype, adapter in
+fp32 under autocast, VAE encode and text encoding per step, cubic timesteps, masked adapter features into the frozen
+UNet, the z0 loss), then backward, clipping and AdamW, on synthetic batches: data rendering, validation and MLflow
+logging are left out, and so is `localctrl.train` itself, whose MLflow import a bare GPU machine lacks.
 Peak memory: torch.cuda.max_memory_allocated on CUDA; on CPU the process's peak RSS (VmHWM, reset before the
 steps where Linux allows it, else the lifetime peak).
 """
@@ -19,10 +19,11 @@ from diffusers import DDPMScheduler
 
 from bench.perf_flops import synchronize
 from localctrl.adapters import build_adapter
-from localctrl.local_adapter import LocalAdapter, resize_mask
+from localctrl.local_adapter import LocalAdapter
 from localctrl.sampling import TextEncoderCache
 from localctrl.stacks import Stack
-from localctrl.z0_loss import Z0Settings, local_control_loss
+from localctrl.train_step import control_loss, freeze, noisy_latents
+from localctrl.z0_loss import Z0Settings
 
 CAPTIONS = ["a red circle and a blue square", "a green triangle", "", "a yellow star on a grey background"]
 
@@ -53,21 +54,14 @@ def _status_kb(status: Path, field: str) -> int:
     return int(re.search(rf"{field}:\s+(\d+)", status.read_text()).group(1))
 
 
-def freeze(stack: Stack, dtype: torch.dtype, device: torch.device, checkpointing: bool) -> None:
-    for module in stack.modules().values():
-        module.requires_grad_(False).eval().to(device)
-        if module.dtype != dtype:  # cast only when needed: diffusers warns on every dtype cast
-            module.to(dtype=dtype)
-    if checkpointing:
-        stack.unet.enable_gradient_checkpointing()
-
-
 def training_throughput(stack: Stack, device: str | torch.device, batch: int = 4, steps: int = 10, warmup: int = 3,
                         mixed_precision: torch.dtype | None = torch.bfloat16, checkpointing: bool = True, seed: int = 0) -> dict:
     """Optimiser steps/s over `steps` timed steps after `warmup` steps, and the peak memory of all of them."""
     device = torch.device(device)
     frozen = mixed_precision or torch.float32
-    freeze(stack, frozen, device, checkpointing)
+    freeze(stack, frozen, device)
+    if checkpointing:
+        stack.unet.enable_gradient_checkpointing()
     adapter = LocalAdapter(build_adapter(stack, "full", in_channels=1, seed=seed)).to(device).train()
     optimizer = torch.optim.AdamW(adapter.parameters(), lr=8e-5, weight_decay=1e-2)
     noise_scheduler = DDPMScheduler.from_config(stack.scheduler.config)
@@ -82,18 +76,11 @@ def training_throughput(stack: Stack, device: str | torch.device, batch: int = 4
     z0 = Z0Settings()
 
     def step() -> None:
-        with torch.no_grad():
-            posterior = stack.vae.encode(images * 2 - 1).latent_dist
-            latents = (posterior.mean + posterior.std * torch.randn_like(posterior.mean)) * stack.vae.config.scaling_factor
+        latents, noise, timesteps, noisy = noisy_latents(stack, noise_scheduler, images, "cubic", generator)
         text = encode_text(captions)
-        noise = torch.randn_like(latents)
-        timesteps = ((1 - torch.rand(batch) ** 3) * noise_scheduler.config.num_train_timesteps).long().clamp(0, 999).to(device)
-        noisy = noise_scheduler.add_noise(latents, noise, timesteps)
         with torch.autocast(device.type, dtype=mixed_precision, enabled=mixed_precision is not None):
-            features = adapter(conditions, masks)
-            output = stack.unet(noisy, timesteps, text, down_intrablock_additional_residuals=[f.to(frozen) for f in features]).sample
-            terms = local_control_loss(output, noise, noisy, latents, timesteps, resize_mask(masks, latents.shape[-2:], "area"), alphas,
-                                       noise_scheduler.config.prediction_type, z0)
+            terms = control_loss(stack, adapter, noise_scheduler, alphas, latents, noise, timesteps, noisy, text, conditions, masks,
+                                 True, "area", z0)
         terms.loss.backward()
         torch.nn.utils.clip_grad_norm_(adapter.parameters(), 1.0)
         optimizer.step()

@@ -23,13 +23,14 @@ from localctrl.checkpoints import describe_changes, load_checkpoint, save_checkp
 from localctrl.conditions import CHANNELS, canny
 from localctrl.edge_fidelity import edge_scores
 from localctrl.grids import save_captioned_grid
-from localctrl.local_adapter import LocalAdapter, resize_mask
+from localctrl.local_adapter import LocalAdapter
 from localctrl.sampling import Request, SamplerSettings, TextEncoderCache, sample, to_uint8
 from localctrl.stacks import Stack, load_stack
 from localctrl.tracking import start_run
 from localctrl.train_config import TrainConfig
 from localctrl.train_data import ExampleSet
-from localctrl.z0_loss import Z0Settings, local_control_loss
+from localctrl.train_step import control_loss, freeze, noisy_latents
+from localctrl.z0_loss import Z0Settings
 
 EXPERIMENT = "train"
 
@@ -46,20 +47,6 @@ class TrainResult:
     best_metric: float
     steps: int
     run_id: str
-
-
-def sample_timesteps(kind: str, n: int, total: int, generator: torch.Generator) -> torch.Tensor:
-    """Cubic t = (1 − u³)·T favours noisy steps (T2I-Adapter's choice); uniform as an option."""
-    u = torch.rand(n, generator=generator)
-    t = (1 - u**3) * total if kind == "cubic" else u * total
-    return t.long().clamp(0, total - 1)
-
-
-def freeze(stack: Stack, dtype: torch.dtype, device) -> None:
-    for module in stack.modules().values():
-        module.requires_grad_(False).eval().to(device)
-        if module.dtype != dtype:  # cast only when needed: diffusers warns on every dtype cast
-            module.to(dtype=dtype)
 
 
 @torch.no_grad()
@@ -91,7 +78,6 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     validation_batch = validation.validation_batch(config.seed, config.masks, config.masked)
     encode_text = TextEncoderCache(stack, accelerator.device, frozen_dtype)  # each unique caption encoded once
     noise_scheduler = DDPMScheduler.from_config(stack.scheduler.config)
-    prediction_type = noise_scheduler.config.prediction_type
     alphas = noise_scheduler.alphas_cumprod.to(accelerator.device)
     z0 = Z0Settings(config.z0.weight, config.z0.filter, config.z0.reduction, config.z0.weighting, tuple(config.z0.window)) \
         if config.z0.enabled and config.masked else None
@@ -138,24 +124,13 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
                 generator = step_generator(config.seed, f"noise-{g}", step)
                 batch = train_set.training_batch(config.seed, step, g, config.optim.batch_size, config.masks, config.masked)
                 images = batch.images.to(accelerator.device, frozen_dtype)
-                with torch.no_grad():
-                    posterior = stack.vae.encode(images * 2 - 1).latent_dist
-                    latents = (posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator).to(posterior.mean))
-                    latents = latents * stack.vae.config.scaling_factor
+                latents, noise, timesteps, noisy = noisy_latents(stack, noise_scheduler, images, config.timesteps, generator)
                 dropped = torch.rand(len(batch.captions), generator=generator) < config.caption_dropout
                 text = encode_text(["" if drop else caption for drop, caption in zip(dropped, batch.captions)])
-                noise = torch.randn(latents.shape, generator=generator).to(latents)
-                timesteps = sample_timesteps(config.timesteps, len(latents), noise_scheduler.config.num_train_timesteps, generator)
-                timesteps = timesteps.to(accelerator.device)
-                noisy = noise_scheduler.add_noise(latents, noise, timesteps)
-                masks = batch.masks.to(accelerator.device)
                 with accelerator.accumulate(adapter), accelerator.autocast():
-                    features = adapter(batch.conditions.to(accelerator.device), masks if config.masked else None)
-                    output = stack.unet(noisy, timesteps, text, down_intrablock_additional_residuals=[f.to(frozen_dtype) for f in features]).sample
-                    target = {"epsilon": noise, "v_prediction": noise_scheduler.get_velocity(latents, noise, timesteps),
-                              "sample": latents}[prediction_type]
-                    latent_mask = resize_mask(masks, latents.shape[-2:], config.masks.resize)
-                    terms = local_control_loss(output, target, noisy, latents, timesteps, latent_mask, alphas, prediction_type, z0)
+                    terms = control_loss(stack, adapter, noise_scheduler, alphas, latents, noise, timesteps, noisy, text,
+                                         batch.conditions.to(accelerator.device), batch.masks.to(accelerator.device), config.masked,
+                                         config.masks.resize, z0)
                     if not torch.isfinite(terms.loss):
                         raise NonFiniteLossError(f"loss is {terms.loss.item()} at step {step + 1} (micro-batch {micro}); "
                                                  f"the last good checkpoint is kept in {checkpoint_path}")

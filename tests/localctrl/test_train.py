@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 import localctrl.train as train_module
+import localctrl.train_step as train_step
 from localctrl.datasets import write_manifest
 from localctrl.train import NonFiniteLossError, train
 from localctrl.train_config import load_train_config
@@ -69,7 +70,7 @@ def test_the_global_baseline_trains_without_the_z0_term(tmp_path):
 
 
 def test_a_nan_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
-    real = train_module.local_control_loss
+    real = train_step.local_control_loss
     calls = {"n": 0}
 
     def nan_at_step_3(*args):
@@ -79,7 +80,7 @@ def test_a_nan_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(tmp_path
             terms.loss = terms.loss * float("nan")
         return terms
 
-    monkeypatch.setattr(train_module, "local_control_loss", nan_at_step_3)
+    monkeypatch.setattr(train_step, "local_control_loss", nan_at_step_3)
     with pytest.raises(NonFiniteLossError, match="at step 3"):
         train(config(tmp_path))
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 2

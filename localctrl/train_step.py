@@ -1,0 +1,51 @@
+"""One micro-batch of local-adapter training: noisy latents → masked adapter features → frozen UNet → loss terms.
+
+Shared by `localctrl.train` (the full loop: data, accumulation, logging) and `bench.perf_training` (throughput on
+a bare GPU machine), so the measured step is the trained one. No MLflow or accelerate here on purpose.
+"""
+
+import torch
+from diffusers import DDPMScheduler
+
+from localctrl.local_adapter import LocalAdapter, resize_mask
+from localctrl.stacks import Stack
+from localctrl.z0_loss import LossTerms, Z0Settings, local_control_loss
+
+
+def sample_timesteps(kind: str, n: int, total: int, generator: torch.Generator) -> torch.Tensor:
+    """Cubic t = (1 − u³)·T favours noisy steps (T2I-Adapter's choice); uniform as an option."""
+    u = torch.rand(n, generator=generator)
+    t = (1 - u**3) * total if kind == "cubic" else u * total
+    return t.long().clamp(0, total - 1)
+
+
+def freeze(stack: Stack, dtype: torch.dtype, device) -> None:
+    """Frozen base: no gradients, eval mode, on `device` in `dtype` (bf16/fp16 under mixed precision)."""
+    for module in stack.modules().values():
+        module.requires_grad_(False).eval().to(device)
+        if module.dtype != dtype:  # cast only when needed: diffusers warns on every dtype cast
+            module.to(dtype=dtype)
+
+
+@torch.no_grad()
+def noisy_latents(stack: Stack, scheduler: DDPMScheduler, images: torch.Tensor, timestep_kind: str, generator: torch.Generator):
+    """(latents z0, noise ε, timesteps t, z_t) for images in [0, 1], every random draw from `generator`."""
+    posterior = stack.vae.encode(images * 2 - 1).latent_dist
+    latents = (posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator).to(posterior.mean))
+    latents = latents * stack.vae.config.scaling_factor
+    noise = torch.randn(latents.shape, generator=generator).to(latents)
+    timesteps = sample_timesteps(timestep_kind, len(latents), scheduler.config.num_train_timesteps, generator).to(latents.device)
+    return latents, noise, timesteps, scheduler.add_noise(latents, noise, timesteps)
+
+
+def control_loss(stack: Stack, adapter: LocalAdapter, scheduler: DDPMScheduler, alphas: torch.Tensor, latents, noise, timesteps, noisy,
+                 text: torch.Tensor, conditions: torch.Tensor, masks: torch.Tensor, masked: bool, resize: str,
+                 z0: Z0Settings | None) -> LossTerms:
+    """Loss terms of one micro-batch (run it under the caller's autocast); gradients reach only the adapter."""
+    frozen_dtype = stack.unet.dtype
+    features = adapter(conditions, masks if masked else None)
+    output = stack.unet(noisy, timesteps, text, down_intrablock_additional_residuals=[f.to(frozen_dtype) for f in features]).sample
+    prediction_type = scheduler.config.prediction_type
+    target = {"epsilon": noise, "v_prediction": scheduler.get_velocity(latents, noise, timesteps), "sample": latents}[prediction_type]
+    latent_mask = resize_mask(masks, latents.shape[-2:], resize)
+    return local_control_loss(output, target, noisy, latents, timesteps, latent_mask, alphas, prediction_type, z0)
