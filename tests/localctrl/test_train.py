@@ -33,8 +33,8 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def test_a_killed_run_resumes_to_the_same_adapter(tmp_path, monkeypatch):
-    straight = train(config(tmp_path / "straight"))
+def kill_at_step_3(out, monkeypatch) -> None:
+    """Train into `out` and die at step 3 (after the step-2 checkpoint), as a killed process would."""
     real = train_module.step_generator
 
     def killed_at_step_3(seed, name, step):
@@ -42,10 +42,15 @@ def test_a_killed_run_resumes_to_the_same_adapter(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(seed, name, step)
 
-    monkeypatch.setattr(train_module, "step_generator", killed_at_step_3)
-    with pytest.raises(KeyboardInterrupt):
-        train(config(tmp_path / "resumed"))
-    monkeypatch.setattr(train_module, "step_generator", real)
+    with monkeypatch.context() as patched:
+        patched.setattr(train_module, "step_generator", killed_at_step_3)
+        with pytest.raises(KeyboardInterrupt):
+            train(config(out))
+
+
+def test_a_killed_run_resumes_to_the_same_adapter(tmp_path, monkeypatch):
+    straight = train(config(tmp_path / "straight"))
+    kill_at_step_3(tmp_path / "resumed", monkeypatch)
     resumed = train(config(tmp_path / "resumed"))
     expected, got = adapter_weights(straight.last_adapter), adapter_weights(resumed.last_adapter)
     assert all(torch.equal(expected[key], got[key]) for key in expected)

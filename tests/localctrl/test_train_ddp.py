@@ -9,9 +9,8 @@ from pathlib import Path
 import mlflow
 import pytest
 import torch
-from test_train import SMALL, adapter_weights, config, one_thread  # noqa: F401  (one_thread: autouse fixture)
+from test_train import SMALL, adapter_weights, config, kill_at_step_3, one_thread  # noqa: F401  (one_thread: autouse fixture)
 
-import localctrl.train as train_module
 from localctrl.train import check_resumable, train
 
 REPOSITORY = Path(__file__).parents[2]
@@ -19,16 +18,7 @@ REPOSITORY = Path(__file__).parents[2]
 
 def test_two_processes_resume_a_one_process_run_and_reach_its_weights(tmp_path, monkeypatch):
     straight = train(config(tmp_path / "one"))  # 1 process × accumulation 2, 4 steps
-    real = train_module.step_generator
-
-    def killed_at_step_3(seed, name, step):
-        if step == 3:
-            raise KeyboardInterrupt
-        return real(seed, name, step)
-
-    monkeypatch.setattr(train_module, "step_generator", killed_at_step_3)
-    with pytest.raises(KeyboardInterrupt):
-        train(config(tmp_path / "two"))  # checkpoint at step 2, then killed
+    kill_at_step_3(tmp_path / "two", monkeypatch)  # checkpoint at step 2, then killed
     first_run = json.loads((tmp_path / "two" / "state.json").read_text())["run_id"]
 
     settings = [f"--set={o}" for o in [*SMALL, f"out={tmp_path / 'two'}"]] + ["--set=optim.grad_accum=1"]
