@@ -70,6 +70,7 @@ def train_method(config: TrainConfig, processes: int = 1) -> None:
 
 
 def resolve_method(suite: Suite, name: str, stack: Stack, cache: Path) -> Method:
+    """The method's adapter or ControlNet on the stack's device, checked against the stack and the condition."""
     spec = suite.methods[name]
     run_id, origin, adapter = None, None, None
     if spec.kind == "adapter":
@@ -98,6 +99,8 @@ def resolve_method(suite: Suite, name: str, stack: Stack, cache: Path) -> Method
     usage = {"kind": spec.kind, "mask_at_inference": spec.mask_at_inference, "scale": spec.scale,
              "resize": control.resize if control else None, "weights": module_hash(control) if control else None,
              "controlnet_mode": controlnet.mode if controlnet else None}
+    if control is not None:
+        control.to(stack.unet.device)  # features are computed where the UNet runs (--device)
     return Method(name, spec, adapter, json_hash(usage), run_id, origin, controlnet)
 
 
