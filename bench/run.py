@@ -113,14 +113,11 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
         suite, notes = mechanics_suite(suite)
     elif missing := missing_requirements(suite):
         raise MissingRequirements(suite.name, missing)
-    for note in notes:
-        console.print(f"[yellow]{note}[/yellow]")
-    stack = load_stack(suite.base)
-    stack.unet.to(options.device), stack.vae.to(options.device), stack.text_encoder.to(options.device)
+    stack = load_stack(suite.base).to(device=options.device)
     items = load_items(suite, stack.image_size, options.limit)
     scorers = load_scorers(suite, options.device)
-    scorers.notes[:0] = notes
-    for note in scorers.notes[len(notes):]:
+    scorers.notes = notes + scorers.notes  # substitutions first; all of them are printed now and logged with the run
+    for note in scorers.notes:
         console.print(f"[yellow]{note}[/yellow]")
     to_train = needs_training(suite, options.cache)
 
@@ -133,9 +130,7 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
             tasks = plan_tasks(suite, items, methods, stack_key(stack), out)
             counts |= {"images": len(tasks), "cached": sum(t.exists() for t in tasks)}
             console.print(f"images: {len(tasks)} planned, {counts['cached']} cached, {len(tasks) - counts['cached']} to generate")
-        for note in scorers.notes:
-            console.print(f"metric unavailable: {note}")
-        return BenchResult(suite, out, counts)
+        return BenchResult(suite, out, counts)  # metrics left out or substituted were printed above
 
     processes = launched_processes()
     if processes and options.shard is not None:
