@@ -49,11 +49,12 @@ class Scorers:
         self.clip_name = CLIP_NAMES.get(spec.clip_score)
         self.lpips_name = LPIPS_NAMES.get(spec.preservation.lpips) if spec.preservation else None
         self.wants_shapes_net = bool(spec.align_shapes or self.fid_name == "shapes-net")
-        missing = []
-        for needed, component in ((self.fid_name in ("inception", "clip-ViT-B-16/openai"), WEIGHTS.get(spec.fid.features if spec.fid else "")),
-                                  (self.clip_name == "ViT-B-16/openai", WEIGHTS["clip"])):
-            if needed:
-                missing += self._check(component)
+        needed = []
+        if self.fid_name in ("inception", "clip-ViT-B-16/openai"):
+            needed.append(WEIGHTS[spec.fid.features])
+        if self.clip_name == "ViT-B-16/openai":
+            needed.append(WEIGHTS["clip"])
+        missing = [error for component in dict.fromkeys(needed) for error in self._check(component)]  # each once
         if self.lpips_name == "lpips[alexnet]" and (problem := self._check(WEIGHTS["lpips"])):
             if spec.preservation.lpips == "on":
                 missing += problem

@@ -29,21 +29,29 @@ def resize_mask(mask: Tensor, size: tuple[int, int], mode: str) -> Tensor:
     raise ValueError(f"unknown mask resize mode '{mode}'; expected one of {', '.join(RESIZE_MODES)}")
 
 
+def check_resize_mode(mode: str) -> None:
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"unknown mask resize mode '{mode}'; expected one of {', '.join(RESIZE_MODES)}")
+
+
+def check_control_inputs(condition: Tensor, mask: Tensor | None, channels: int, model: str) -> None:
+    """A condition (N, channels, H, W) and an optional mask (N, 1, H, W) of the same size, for an adapter or ControlNet."""
+    if condition.ndim != 4 or condition.shape[1] != channels:
+        raise ValueError(f"condition has shape {tuple(condition.shape)}: the {model} expects (N, {channels}, H, W)")
+    if mask is not None and (mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[0] != condition.shape[0]
+                             or mask.shape[-2:] != condition.shape[-2:]):
+        raise ValueError(f"mask has shape {tuple(mask.shape)}: expected (N, 1, H, W) matching the condition "
+                         f"{tuple(condition.shape)} (the mask must have the image's size)")
+
+
 class LocalAdapter(nn.Module):
     def __init__(self, adapter: T2IAdapter, resize: str = "area"):
         super().__init__()
-        if resize not in RESIZE_MODES:
-            raise ValueError(f"unknown mask resize mode '{resize}'; expected one of {', '.join(RESIZE_MODES)}")
+        check_resize_mode(resize)
         self.adapter, self.resize = adapter, resize
 
     def check_inputs(self, condition: Tensor, mask: Tensor | None) -> None:
-        expected = self.adapter.config.in_channels
-        if condition.ndim != 4 or condition.shape[1] != expected:
-            raise ValueError(f"condition has shape {tuple(condition.shape)}: the adapter expects (N, {expected}, H, W)")
-        if mask is not None and (mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[0] != condition.shape[0]
-                                 or mask.shape[-2:] != condition.shape[-2:]):
-            raise ValueError(f"mask has shape {tuple(mask.shape)}: expected (N, 1, H, W) matching the condition "
-                             f"{tuple(condition.shape)} (the mask must have the image's size)")
+        check_control_inputs(condition, mask, self.adapter.config.in_channels, "adapter")
 
     def forward(self, condition: Tensor, mask: Tensor | None = None, scale: float | Tensor = 1.0) -> list[Tensor]:
         """Feature maps for the UNet's `down_intrablock_additional_residuals` (no mask: global control)."""

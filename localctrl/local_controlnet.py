@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from localctrl.adapters import Shape
 from localctrl.hub import resolve_pretrained
-from localctrl.local_adapter import RESIZE_MODES, resize_mask
+from localctrl.local_adapter import check_control_inputs, check_resize_mode, resize_mask
 from localctrl.seeding import seeded
 
 MODES = ("zero-condition", "mask-residuals")
@@ -38,18 +38,11 @@ class LocalControlNet(nn.Module):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"unknown ControlNet mode '{mode}'; expected one of {', '.join(MODES)}")
-        if resize not in RESIZE_MODES:
-            raise ValueError(f"unknown mask resize mode '{resize}'; expected one of {', '.join(RESIZE_MODES)}")
+        check_resize_mode(resize)
         self.controlnet, self.mode, self.resize = controlnet, mode, resize
 
     def check_inputs(self, condition: Tensor, mask: Tensor | None) -> None:
-        expected = self.controlnet.config.conditioning_channels
-        if condition.ndim != 4 or condition.shape[1] != expected:
-            raise ValueError(f"condition has shape {tuple(condition.shape)}: the ControlNet expects (N, {expected}, H, W)")
-        if mask is not None and (mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[0] != condition.shape[0]
-                                 or mask.shape[-2:] != condition.shape[-2:]):
-            raise ValueError(f"mask has shape {tuple(mask.shape)}: expected (N, 1, H, W) matching the condition "
-                             f"{tuple(condition.shape)} (the mask must have the image's size)")
+        check_control_inputs(condition, mask, self.controlnet.config.conditioning_channels, "ControlNet")
 
     def forward(self, sample: Tensor, timestep: Tensor | float, text_embeddings: Tensor, condition: Tensor,
                 mask: Tensor | None = None, scale: float = 1.0) -> tuple[list[Tensor], Tensor]:
