@@ -65,7 +65,7 @@ def data_shapes(
     workers: Annotated[int, typer.Option(min=1, help="Processes rendering in parallel.")] = 2,
 ) -> None:
     """Render the shapes world: images, captions, edges, segmentation, instances, depth and object masks."""
-    from localctrl.datasets import read_manifest
+    from localctrl.data.manifest import read_manifest
     from localctrl.shapes.dataset import write_shapes_dataset
     from localctrl.shapes.scene import WorldConfig
 
@@ -118,8 +118,8 @@ def world_train_net(
     if threads:
         torch.set_num_threads(threads)
     from localctrl.shapes.net import save_shapes_net, train_shapes_net
-    from localctrl.stacks import load_stack
-    from localctrl.tracking import start_run
+    from localctrl.models.stacks import load_stack
+    from localctrl.common.tracking import start_run
 
     vae = load_stack(base).vae
     with start_run("shapes-net", run_name="shapes-net", params={"base": base, "steps": steps, "seed": seed, "pool": pool}):
@@ -141,13 +141,13 @@ def world_check(
     """Measure the shipped world models on held-out scenes (VAE, shapes-net, shapes-base samples)."""
     import json
 
-    from localctrl.grids import save_captioned_grid
+    from localctrl.common.grids import save_captioned_grid
     from localctrl.shapes.card import write_model_card
     from localctrl.shapes.check import CheckSettings
     from localctrl.shapes.check import world_check as measure
     from localctrl.shapes.net import load_shapes_net
-    from localctrl.shipped import SHAPES_NET_DIR
-    from localctrl.stacks import SHIPPED_BASES, load_stack
+    from localctrl.models.shipped import SHAPES_NET_DIR
+    from localctrl.models.stacks import SHIPPED_BASES, load_stack
 
     stack = load_stack(base)
     results, images, captions = measure(stack, load_shapes_net(net or SHAPES_NET_DIR), CheckSettings(samples=samples))
@@ -191,8 +191,8 @@ def data_prepare(
     seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
 ) -> None:
     """Prepare real images + captions as a manifest dataset (resumable; unreadable images reported and skipped)."""
-    from localctrl.prepare import REPORT, prepare_dataset
-    from localctrl.prepare_sources import hf_dataset_items
+    from localctrl.data.prepare import REPORT, prepare_dataset
+    from localctrl.data.sources import hf_dataset_items
 
     try:
         if (images is None) == (hf_dataset is None):
@@ -228,14 +228,14 @@ def accelerate_launch(num_processes: int, command: list[str]) -> list[str]:
 
 @app.command()
 def train(
-    config: Annotated[Path | None, typer.Option("--config", help="YAML training config (see localctrl/train_config.py).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML training config (see localctrl/config.py).")] = None,
     overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: --set z0.weight=1e-2 (repeatable).")] = None,
     fresh: Annotated[bool, typer.Option(help="Ignore an existing checkpoint in the output folder instead of resuming.")] = False,
     num_processes: Annotated[int, typer.Option(min=1, help="DDP processes (GPUs, or CPU processes with gloo), via accelerate launch.")] = 1,
 ) -> None:
     """Train a local adapter (masked features + z0 edge loss) on a frozen base; resumes from --set out=DIR."""
     from localctrl.train import train as run_training
-    from localctrl.train_config import load_train_config
+    from localctrl.config import load_train_config
 
     try:
         settings = load_train_config(config, overrides or [])
@@ -274,12 +274,12 @@ def sample(
     import torch
     from PIL import Image
 
-    from localctrl.grids import save_captioned_grid
+    from localctrl.common.grids import save_captioned_grid
     from localctrl.local_adapter import LocalAdapter
-    from localctrl.sample_inputs import broadcast, load_condition, parse_mask
+    from localctrl.data.sample_inputs import broadcast, load_condition, parse_mask
     from localctrl.sampling import Request, SamplerSettings, to_uint8
     from localctrl.sampling import sample as generate
-    from localctrl.stacks import load_stack
+    from localctrl.models.stacks import load_stack
 
     try:
         stack = load_stack(base)
@@ -344,8 +344,8 @@ def stack(
     save: Annotated[Path | None, typer.Option(help="Write the stack (and adapter) in the diffusers folder format here.")] = None,
 ) -> None:
     """Load or build a model stack, print its parts and check an adapter lines up with its UNet."""
-    from localctrl.adapters import adapter_feature_shapes, build_adapter
-    from localctrl.stacks import RANDOM_BASES, load_stack
+    from localctrl.models.adapters import adapter_feature_shapes, build_adapter
+    from localctrl.models.stacks import RANDOM_BASES, load_stack
 
     loaded = load_stack(base, seed=seed)
     table = Table("module", "parameters", title=f"Stack {loaded.source} ({loaded.image_size}² images)")
@@ -372,7 +372,7 @@ def ui(
     port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
 ) -> None:
     """Open the MLflow UI on the store localctrl logs to (MLFLOW_TRACKING_URI or ./localctrl-runs)."""
-    from localctrl.tracking import tracking_uri, ui_command
+    from localctrl.common.tracking import tracking_uri, ui_command
 
     console.print(f"MLflow UI for {tracking_uri()} at http://{host}:{port} (Ctrl-C to stop)")
     try:
@@ -411,7 +411,7 @@ def bench(
         raise typer.Exit(subprocess.call(accelerate_launch(num_processes, ["-m", "cli", *without_option(sys.argv[1:], "--num-processes")])))
     from bench.metrics import MetricUnavailable
     from bench.run import BenchOptions, run_bench
-    from localctrl.hub import ModelNotAvailableError
+    from localctrl.models.hub import ModelNotAvailableError
 
     try:
         options = BenchOptions(limit=limit, methods=methods, dry_run=dry_run, shard=parse_shard(shard), device=device, out=out, base=base,
@@ -423,7 +423,7 @@ def bench(
     if os.environ.get("LOCAL_RANK", "0") != "0":  # a helper process of a launched run: the main one reports
         return
     if result.results:
-        from bench.summary import summary_table
+        from reports.summary import summary_table
 
         typer.echo(summary_table(result))
     console.print(f"images, scores and grids → {result.out.resolve()}" + (f"; MLflow run {result.run_id}" if result.run_id else ""))
@@ -446,7 +446,7 @@ def perf(
     quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes: runs the preset's code path in seconds (tests).")] = False,
 ) -> None:
     """Throughput side by side: sampler vs diffusers, metrics, cached rerun, training; a table with ratios and a JSON."""
-    from bench.perf import PerfOptions, run_perf
+    from bench.perf.presets import PerfOptions, run_perf
 
     try:
         sizes = tuple(int(b) for b in batches.split(",")) if batches else None

@@ -7,8 +7,8 @@ import torch
 from huggingface_hub import constants
 
 from bench.pretrained import METRIC_COMPONENTS
-from localctrl.pretrained import MODEL_COMPONENTS, Pretrained
-from localctrl.tracking import tracking_uri
+from localctrl.models.pretrained import MODEL_COMPONENTS, Pretrained
+from localctrl.common.tracking import tracking_uri
 
 PACKAGES = [
     "localctrl", "torch", "torchvision", "diffusers", "transformers", "accelerate", "safetensors", "mlflow",

@@ -1,10 +1,10 @@
-"""Pretrained networks the metrics need, and where each is looked for (see localctrl.pretrained)."""
+"""Pretrained networks the metrics need, and where each is looked for (see localctrl.models.pretrained)."""
 
 from pathlib import Path
 
 import torch
 
-from localctrl.pretrained import Pretrained, first_existing, hub_component, in_hub_cache, weights_dir
+from localctrl.models.pretrained import Pretrained, first_existing, hub_component, in_hub_cache, weights_dir
 
 INCEPTION_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
 INCEPTION_FILE = "inception-2015-12-05.pt"

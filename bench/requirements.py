@@ -10,11 +10,11 @@ from pathlib import Path
 
 from bench.metrics import MetricUnavailable
 from bench.metrics.weights import require
-from bench.scorers import WEIGHTS
+from bench.metrics.networks import WEIGHTS
 from bench.suite_schema import Suite
-from localctrl.datasets import MANIFEST
-from localctrl.hub import ModelNotAvailableError, resolve_pretrained
-from localctrl.stacks import RANDOM_BASES, SHIPPED_BASES
+from localctrl.data.manifest import MANIFEST
+from localctrl.models.hub import ModelNotAvailableError, resolve_pretrained
+from localctrl.models.stacks import RANDOM_BASES, SHIPPED_BASES
 
 
 class MissingRequirements(ValueError):

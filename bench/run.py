@@ -15,21 +15,21 @@ from accelerate.utils import gather_object
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bench.detect import detect
-from bench.fingerprints import json_hash, module_hash, tensor_hash
-from bench.generate import generate, read_png_uint8
-from bench.inputs import example_set, load_items
-from bench.methods import needs_training, resolve_method, train_method
-from bench.mlflow_log import log_suite
-from bench.plan import Task, chunks, plan_tasks, shard_of
-from bench.qualitative import write_qualitative
+from bench.stages.detect import detect
+from bench.keys import json_hash, module_hash, tensor_hash
+from bench.stages.generate import generate, read_png_uint8
+from bench.stages.items import example_set, load_items
+from bench.stages.methods import needs_training, resolve_method, train_method
+from bench.stages.log import log_suite
+from bench.stages.plan import Task, chunks, plan_tasks, shard_of
+from bench.stages.qualitative import write_qualitative
 from bench.requirements import MissingRequirements, mechanics_suite, missing_requirements
-from bench.score import score_method
-from bench.scorers import load_scorers
+from bench.stages.score import score_method
+from bench.metrics.networks import load_scorers
 from bench.suite_schema import Suite
 from bench.suites import SuiteError, load_suite, suite_file
-from localctrl.grids import save_captioned_grid
-from localctrl.stacks import load_stack
+from localctrl.common.grids import save_captioned_grid
+from localctrl.models.stacks import load_stack
 
 
 @dataclass

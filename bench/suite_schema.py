@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bench.suites import SuiteError
-from localctrl.conditions import CHANNELS
+from localctrl.data.conditions import CHANNELS
 from localctrl.local_adapter import RESIZE_MODES
 from localctrl.sampling import PRECISIONS, SCHEDULERS
 

@@ -70,7 +70,7 @@ class LocalAdapter(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, dtype: torch.dtype | None = None) -> "LocalAdapter":
-        from localctrl.adapters import load_adapter
+        from localctrl.models.adapters import load_adapter
 
         settings_path = Path(folder) / SETTINGS_FILE
         settings = json.loads(settings_path.read_text()) if settings_path.is_file() else {}

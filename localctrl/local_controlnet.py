@@ -19,10 +19,10 @@ import torch
 from diffusers import ControlNetModel, UNet2DConditionModel
 from torch import Tensor, nn
 
-from localctrl.adapters import Shape
-from localctrl.hub import resolve_pretrained
+from localctrl.models.adapters import Shape
+from localctrl.models.hub import resolve_pretrained
 from localctrl.local_adapter import check_control_inputs, check_resize_mode, resize_mask
-from localctrl.seeding import seeded
+from localctrl.common.seeding import seeded
 
 MODES = ("zero-condition", "mask-residuals")
 # diffusers' (and lllyasviel's SD 1.x) conditioning embedding widths: 3 stride-2 convs for the VAE's factor 8.

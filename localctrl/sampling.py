@@ -23,7 +23,7 @@ from rich.progress import Progress
 
 from localctrl.local_adapter import LocalAdapter
 from localctrl.local_controlnet import LocalControlNet, check_controlnet_fits
-from localctrl.stacks import Stack
+from localctrl.models.stacks import Stack
 
 SCHEDULERS = {
     "ddim": "DDIMScheduler",

@@ -18,17 +18,17 @@ from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
 from diffusers import DDPMScheduler
 
-from localctrl.adapters import build_adapter
-from localctrl.checkpoints import describe_changes, load_checkpoint, save_checkpoint, step_generator
-from localctrl.conditions import CHANNELS, canny
-from localctrl.edge_fidelity import edge_scores
-from localctrl.grids import save_captioned_grid
+from localctrl.models.adapters import build_adapter
+from localctrl.common.checkpoints import describe_changes, load_checkpoint, save_checkpoint, step_generator
+from localctrl.data.conditions import CHANNELS, canny
+from localctrl.validation import edge_scores
+from localctrl.common.grids import save_captioned_grid
 from localctrl.local_adapter import LocalAdapter
 from localctrl.sampling import Request, SamplerSettings, TextEncoderCache, sample, to_uint8
-from localctrl.stacks import Stack, load_stack
-from localctrl.tracking import start_run
-from localctrl.train_config import TrainConfig
-from localctrl.train_data import ExampleSet
+from localctrl.models.stacks import Stack, load_stack
+from localctrl.common.tracking import start_run
+from localctrl.config import TrainConfig
+from localctrl.data.examples import ExampleSet
 from localctrl.train_step import control_loss, freeze, noisy_latents
 from localctrl.z0_loss import Z0Settings
 

@@ -1,6 +1,6 @@
 """One micro-batch of local-adapter training: noisy latents → masked adapter features → frozen UNet → loss terms.
 
-Shared by `localctrl.train` (the full loop: data, accumulation, logging) and `bench.perf_training` (throughput on
+Shared by `localctrl.train` (the full loop: data, accumulation, logging) and `bench.perf.training` (throughput on
 a bare GPU machine), so the measured step is the trained one. No MLflow or accelerate here on purpose.
 """
 
@@ -8,7 +8,7 @@ import torch
 from diffusers import DDPMScheduler
 
 from localctrl.local_adapter import LocalAdapter, resize_mask
-from localctrl.stacks import Stack
+from localctrl.models.stacks import Stack
 from localctrl.z0_loss import LossTerms, Z0Settings, local_control_loss
 
 

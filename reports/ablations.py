@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from localctrl.train_config import MaskSettings, Z0LossSettings
+from localctrl.config import MaskSettings, Z0LossSettings
 from reports.main_table import headers
 from reports.runs import MethodRun, SuiteRun
 from reports.tables import MetricTable

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from reports import metrics
+from bench.metrics import registry as metrics
 from reports.paired import Paired
 from reports.runs import MethodRun, ReportError, SuiteRun
 from reports.tables import MetricTable

@@ -13,8 +13,8 @@ import pandas as pd
 
 from bench.metrics import PSNR_CAP_DB
 from bench.metrics.bootstrap import paired_diff_ci
-from localctrl.train_config import Z0LossSettings
-from reports.metrics import metric_columns
+from localctrl.config import Z0LossSettings
+from bench.metrics.registry import metric_columns
 from reports.runs import MethodRun, ReportError, SuiteRun, per_sample
 
 CAPS = {"psnr_out": PSNR_CAP_DB}  # +inf PSNR (identical region) counts as the cap, as in bench's aggregates

@@ -1,6 +1,6 @@
 """Reading bench runs from MLflow: a suite's parent run, its method runs, and the artifacts reports draw from.
 
-The contract is the one bench/mlflow_log.py writes (experiment "bench"): a parent run tagged
+The contract is the one bench/stages/log.py writes (experiment "bench"): a parent run tagged
 `localctrl.bench.role=suite` with `methods.json` and `qualitative/`, and one child run per method with its
 aggregates as metrics and `per-sample/<method>-<hash>.parquet`. Runs logged before `methods.json` existed are
 read from the child runs' tags and params instead.
@@ -19,9 +19,9 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from bench.metrics import PSNR_CAP_DB
-from bench.mlflow_log import EXPERIMENT
-from localctrl.tracking import use_tracking
-from reports.metrics import base_of
+from bench.stages.log import EXPERIMENT
+from localctrl.common.tracking import use_tracking
+from bench.metrics.registry import base_of
 
 PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 SUITE_FILTER = "tags.`localctrl.bench.role` = 'suite'"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from reports import metrics
+from bench.metrics import registry as metrics
 
 NOT_AVAILABLE = "n/a"  # a metric a run lacks: never shown as 0
 CI_FORMATS = ("pm", "interval")  # mean ± half-width of the 95% CI, or mean [lo, hi]

@@ -33,7 +33,7 @@ if missing:
 import torch
 if not torch.cuda.is_available():
     sys.exit("no CUDA device visible to torch")
-import cli, bench.perf  # noqa: F401  (the command's own imports)
+import cli, bench.perf.presets  # noqa: F401  (the command's own imports)
 print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}, python {sys.version.split()[0]}")
 PY
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || true

@@ -12,13 +12,13 @@ import time
 
 import mlflow
 
-from localctrl.conditions import canny
-from localctrl.edge_fidelity import edge_scores
+from localctrl.data.conditions import canny
+from localctrl.validation import edge_scores
 from localctrl.sampling import Request, SamplerSettings, sample
-from localctrl.stacks import load_stack
+from localctrl.models.stacks import load_stack
 from localctrl.train import train
-from localctrl.train_config import load_train_config
-from localctrl.train_data import ExampleSet
+from localctrl.config import load_train_config
+from localctrl.data.examples import ExampleSet
 
 VARIANTS = {
     "global": ["masked=false"],

@@ -20,6 +20,6 @@ def private_tracking_store(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def tiny_stack():
-    from localctrl.stacks import load_stack
+    from localctrl.models.stacks import load_stack
 
     return load_stack("tiny", seed=0)

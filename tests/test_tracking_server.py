@@ -9,7 +9,7 @@ from servers import free_port, running
 
 from bench.run import BenchOptions, run_bench
 from localctrl.train import train
-from localctrl.train_config import load_train_config
+from localctrl.config import load_train_config
 
 
 def test_train_and_bench_log_to_a_remote_tracking_server(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ from PIL import Image
 from torch import Tensor
 
 from bench.metrics.errors import MetricUnavailable
-from localctrl.pretrained import in_hub_cache
+from localctrl.models.pretrained import in_hub_cache
 
 CHECKPOINT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")  # what open_clip fetches from a hub repo
 

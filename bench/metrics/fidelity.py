@@ -9,13 +9,13 @@ import torch
 from torch import Tensor
 
 from bench.metrics.masked import masked_ssim
-from localctrl.edge_fidelity import dilate, edge_scores
+from localctrl.validation import dilate, edge_scores
 
 
 def edge_fidelity(detected: Tensor, reference: Tensor, region: Tensor, tolerance: int = 1) -> dict[str, Tensor]:
     """Edge maps (N, 1, H, W) in {0, 1}: precision, recall, F1 (a match may be `tolerance` px off), density, edge_ssim.
 
-    Follows localctrl.edge_fidelity: an empty set scores 1 (nothing missed / nothing wrong), so with no condition
+    Follows localctrl.validation: an empty set scores 1 (nothing missed / nothing wrong), so with no condition
     edges and no detected edges in the region F1 is 1. That is right for fidelity and wrong for leakage: outside the
     mask use `edge_leakage`. edge_ssim is the masked SSIM of the two maps as 1-channel images.
     """

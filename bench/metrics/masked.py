@@ -14,7 +14,7 @@ from torch import Tensor
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from bench.metrics.weights import require
-from localctrl.edge_fidelity import dilate
+from localctrl.validation import dilate
 
 PSNR_CAP_DB = 100.0  # what a perfect match (PSNR +inf) counts as in aggregates: see bench.metrics.bootstrap
 

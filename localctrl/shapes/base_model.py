@@ -11,11 +11,11 @@ from pathlib import Path
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from localctrl.architectures import SD_SCHEDULER
-from localctrl.seeding import seeded
+from localctrl.models.architectures import SD_SCHEDULER
+from localctrl.common.seeding import seeded
 from localctrl.shapes.scene import vocabulary
-from localctrl.stacks import Stack
-from localctrl.tokenizers import word_tokenizer
+from localctrl.models.stacks import Stack
+from localctrl.models.tokenizers import word_tokenizer
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights" / "shapes-base"
 MAX_PROMPT_TOKENS = 24

@@ -17,7 +17,7 @@ def write_model_card(folder: Path, check: dict, grid: str | None = None) -> Path
         "A small latent-diffusion text-to-image model of localctrl's **shapes world** (64×64 images of 1–2 flat",
         "shapes on plain or gradient backgrounds). It is a toy: a fast, offline proxy for method development,",
         "not a general image model. Load it with `StableDiffusionPipeline.from_pretrained(<this folder>)` or",
-        "`localctrl.stacks.load_stack(\"shapes-base\")`.",
+        "`localctrl.models.stacks.load_stack(\"shapes-base\")`.",
         "",
         "## Training",
         "",

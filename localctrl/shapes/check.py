@@ -14,7 +14,7 @@ from cleanfid.fid import frechet_distance
 from localctrl.shapes.net import ShapesNet, align_shapes, reconstruct, scene_correct
 from localctrl.shapes.render import render_images
 from localctrl.shapes.scene import Scene, split_scenes
-from localctrl.stacks import Stack
+from localctrl.models.stacks import Stack
 
 
 @dataclass(frozen=True)

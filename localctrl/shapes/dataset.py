@@ -1,4 +1,4 @@
-"""Write the shapes world as a dataset in the manifest format (localctrl.datasets), fast and byte-reproducible."""
+"""Write the shapes world as a dataset in the manifest format (localctrl.data.manifest), fast and byte-reproducible."""
 
 import json
 from dataclasses import asdict
@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 from rich.progress import track
 
-from localctrl.datasets import write_manifest
+from localctrl.data.manifest import write_manifest
 from localctrl.shapes.render import render
 from localctrl.shapes.scene import Scene, WorldConfig, sample_scene
 

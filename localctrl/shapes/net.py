@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from localctrl.seeding import seeded
+from localctrl.common.seeding import seeded
 from localctrl.shapes.render import render_images
 from localctrl.shapes.scene import BACKGROUNDS, COLOURS, SHAPES, Scene, WorldConfig, sample_scene
 

@@ -20,12 +20,12 @@ from diffusers import DDPMScheduler
 from diffusers.training_utils import EMAModel, compute_snr
 from rich.progress import Progress
 
-from localctrl.checkpoints import describe_changes, load_checkpoint, save_checkpoint, step_generator
+from localctrl.common.checkpoints import describe_changes, load_checkpoint, save_checkpoint, step_generator
 from localctrl.shapes.base_model import build_untrained_base
 from localctrl.shapes.render import render_images
 from localctrl.shapes.scene import WorldConfig, split_scenes
-from localctrl.stacks import Stack
-from localctrl.tracking import start_run
+from localctrl.models.stacks import Stack
+from localctrl.common.tracking import start_run
 
 EXPERIMENT = "shapes-pretrain"
 

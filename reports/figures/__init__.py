@@ -7,7 +7,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
-MASK_COLOUR = "#ff00ff"  # magenta, as localctrl.grids outlines masks: rare in the shapes world and in photos
+MASK_COLOUR = "#ff00ff"  # magenta, as localctrl.common.grids outlines masks: rare in the shapes world and in photos
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 

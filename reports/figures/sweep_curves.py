@@ -9,7 +9,7 @@ import math
 
 import matplotlib.pyplot as plt
 
-from reports import metrics
+from bench.metrics import registry as metrics
 from reports.ablations import sweep_value
 from reports.figures import MARKERS, colour
 from reports.runs import SuiteRun

@@ -7,7 +7,7 @@ preservation score by definition: its in-mask fidelity is drawn as a dashed vert
 
 import matplotlib.pyplot as plt
 
-from reports import metrics
+from bench.metrics import registry as metrics
 from reports.figures import MARKERS, colour
 from reports.runs import MethodRun, SuiteRun
 

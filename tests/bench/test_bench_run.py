@@ -18,8 +18,8 @@ from PIL import Image
 
 from bench.run import BenchOptions, run_bench
 from bench.suites import SuiteError, read_suite
-from localctrl.adapters import build_adapter
-from localctrl.architectures import TINY
+from localctrl.models.adapters import build_adapter
+from localctrl.models.architectures import TINY
 from localctrl.local_adapter import LocalAdapter
 from localctrl.shapes.dataset import write_shapes_dataset
 

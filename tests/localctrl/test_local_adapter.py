@@ -2,8 +2,8 @@ import pytest
 import torch
 from diffusers import T2IAdapter
 
-from localctrl.adapters import build_adapter
-from localctrl.architectures import TINY
+from localctrl.models.adapters import build_adapter
+from localctrl.models.architectures import TINY
 from localctrl.local_adapter import LocalAdapter, resize_mask
 from localctrl.z0_loss import Z0Settings, local_control_loss
 

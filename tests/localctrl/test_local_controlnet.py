@@ -5,9 +5,9 @@ import pytest
 import torch
 from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
 
-from localctrl.adapters import build_adapter
-from localctrl.architectures import TINY
-from localctrl.hub import ModelNotAvailableError
+from localctrl.models.adapters import build_adapter
+from localctrl.models.architectures import TINY
+from localctrl.models.hub import ModelNotAvailableError
 from localctrl.local_adapter import LocalAdapter
 from localctrl.local_controlnet import (
     ControlNetMismatchError,

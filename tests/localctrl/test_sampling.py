@@ -7,8 +7,8 @@ import pytest
 import torch
 from diffusers import StableDiffusionAdapterPipeline
 
-from localctrl.adapters import build_adapter
-from localctrl.architectures import TINY
+from localctrl.models.adapters import build_adapter
+from localctrl.models.architectures import TINY
 from localctrl.local_adapter import LocalAdapter
 from localctrl.sampling import Request, SamplerSettings, make_scheduler, sample
 
@@ -100,7 +100,7 @@ def test_requests_with_different_adapters_share_a_batch_and_equal_separate_calls
 
 
 def test_channels_last_stays_within_a_grey_level_of_the_default_layout(local_adapter):
-    from localctrl.stacks import load_stack
+    from localctrl.models.stacks import load_stack
 
     stack = load_stack("tiny", seed=0)  # its own stack: channels_last converts the modules in place
     seeds, condition, mask = [0, 1], conditions(2), torch.ones(2, 1, 64, 64)

@@ -9,9 +9,9 @@ from safetensors.torch import load_file
 
 import localctrl.train as train_module
 import localctrl.train_step as train_step
-from localctrl.datasets import write_manifest
+from localctrl.data.manifest import write_manifest
 from localctrl.train import NonFiniteLossError, train
-from localctrl.train_config import load_train_config
+from localctrl.config import load_train_config
 
 SMALL = ["base=tiny", "steps=4", "validate_every=2", "checkpoint_every=2", "log_every=1", "data.shapes_items=32",
          "data.validation_items=4", "validation_steps=2", "optim.batch_size=2", "optim.grad_accum=2", "optim.lr=1e-3"]

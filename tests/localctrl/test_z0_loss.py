@@ -2,7 +2,7 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
-from localctrl.architectures import SD_SCHEDULER
+from localctrl.models.architectures import SD_SCHEDULER
 from localctrl.z0_loss import Z0Settings, edge_filter, local_control_loss, predicted_z0, z0_term, z0_weight
 
 

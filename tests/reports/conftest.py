@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from bench.methods import Method
+from bench.stages.methods import Method
 from bench.metrics import PSNR_CAP_DB, mean_ci
-from bench.mlflow_log import log_suite
+from bench.stages.log import log_suite
 from bench.suite_schema import parse_suite
-from localctrl.tracking import start_run
+from localctrl.common.tracking import start_run
 
 ITEMS, SEEDS, SIZE = 6, (0, 1), 32
 

@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import pytest
 
-from reports import metrics
+from bench.metrics import registry as metrics
 from reports.tables import MetricTable, csv, latex, latex_escape, markdown, rank_marks
 
 

@@ -1,0 +1,311 @@
+"""`localctrl perf`: throughput measured side by side in one run; a table with ratios and a JSON.
+
+Presets:
+- `cpu` (tiny random stack, 64²): sampling images/s of localctrl's sampler vs diffusers' StableDiffusionAdapterPipeline
+  called once per image (what the reference code did) and at the same batch, in fp32 and bf16 autocast; images/s of
+  each metric; a fully cached `smoke` bench rerun vs its first run; training steps/s and peak RSS.
+- `gpu` (the prepared GPU check, issue 7): the SD1.5 architecture with random weights (`sd15-random`) at 512², 30 DDIM
+  steps, CFG 7.5; images/s and model-FLOPs utilisation at batch 1, 8, 16, 32 for our sampler (SDPA; + channels_last;
+  + torch.compile with --compile) and for the diffusers pipeline, at the same precision; adapter training at batch 4
+  with the frozen UNet in bf16 and gradient checkpointing: steps/s and peak memory. The JSON is rewritten after every
+  measurement, so a run stopped by a time limit still leaves what it measured; the table is printed last.
+MFU = (UNet FLOPs of one call at the batch, both CFG branches, × steps + adapter FLOPs once per image) / wall time /
+the card's measured bf16 matmul rate; FLOPs counted by FlopCounterMode (bench.perf.flops).
+`--quick` shrinks every size so a CPU test runs either preset's code path on the tiny stack in seconds.
+"""
+
+import dataclasses
+import gc
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import diffusers
+import torch
+
+from bench.perf.flops import matmul_rate
+from bench.perf.sampling import flops_per_batch, model_flops, perf_requests, sampling_row, stock_pipeline, time_ours, time_stock
+from bench.perf.training import training_throughput
+from localctrl.models.adapters import build_adapter
+from localctrl.local_adapter import LocalAdapter
+from localctrl.sampling import SamplerSettings, sample, to_uint8
+from localctrl.models.stacks import load_stack
+
+PRESETS = {
+    "cpu": dict(base="tiny", device="cpu", steps=20, batches=(16,), images=32, train_steps=10, metric_images=64),
+    "gpu": dict(base="sd15-random", device="cuda", steps=30, batches=(1, 8, 16, 32), images=8, train_steps=10, budget_s=360.0),
+}
+QUICK = dict(steps=2, batches=(1, 2), images=2, train_steps=2, metric_images=4, matmul_size=256)
+GPU_PRECISIONS = {"bf16-weights": "bf16 weights (torch_dtype=bfloat16), no autocast, for both samplers",
+                  "bf16-autocast": "fp32 weights under bf16 autocast, for both samplers"}
+
+
+@dataclass
+class PerfOptions:
+    preset: str = "cpu"
+    out: Path | None = None  # default localctrl-runs/perf/<preset>.json
+    base: str | None = None  # None: the preset's (and the rest likewise)
+    device: str | None = None
+    steps: int | None = None
+    guidance: float = 7.5
+    batches: tuple[int, ...] | None = None
+    images: int | None = None  # images per sampling measurement (at least; whole batches)
+    train_steps: int | None = None
+    train_batch: int = 4
+    metric_images: int | None = None
+    precision: str = "bf16-weights"  # gpu preset: GPU_PRECISIONS
+    compile: bool = False  # gpu preset: also time our sampler with the UNet under torch.compile
+    matmul_size: int | None = None
+    budget_s: float | None = None  # gpu preset: measurements not started by then are skipped (and say so)
+    rerun_suite: str | None = "smoke"  # cpu preset: None skips the cached-rerun measurement
+    quick: bool = False
+    settings: dict = field(default_factory=dict)  # resolved values, recorded in the JSON
+
+    def resolve(self) -> "PerfOptions":
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset '{self.preset}'; expected one of {', '.join(PRESETS)}")
+        if self.precision not in GPU_PRECISIONS:
+            raise ValueError(f"unknown precision '{self.precision}'; expected one of {', '.join(GPU_PRECISIONS)}")
+        defaults = {**PRESETS[self.preset], "matmul_size": 8192, **(QUICK if self.quick else {})}
+        values = {name: getattr(self, name) if getattr(self, name, None) is not None else value for name, value in defaults.items()}
+        out = self.out or Path("localctrl-runs/perf") / f"{self.preset}.json"
+        resolved = dataclasses.replace(self, out=out, **values)
+        resolved.settings = {k: v for k, v in dataclasses.asdict(resolved).items() if k != "settings"} | {"out": str(out)}
+        return resolved
+
+
+def cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] \
+        if cpuinfo.is_file() else []
+    return names[0] if names else platform.machine()
+
+
+def environment(device: torch.device) -> dict:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    return {"device": str(device), "device_name": name, "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "diffusers": diffusers.__version__}
+
+
+def images_for(batch: int, at_least: int) -> int:
+    return -(-max(batch, at_least) // batch) * batch
+
+
+def save(result: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_suffix(".tmp")
+    temporary.write_text(json.dumps(result, indent=2) + "\n")
+    temporary.replace(out)
+
+
+# --- cpu preset --------------------------------------------------------------------------------------------------------
+
+def run_cpu(options: PerfOptions) -> dict:
+    from bench.perf.scoring import cached_rerun, metric_throughput  # the metric networks: this preset only
+
+    diffusers.utils.logging.set_verbosity_error()  # Stack.to's "kept in float32" notes would bury the table
+    device = torch.device(options.device)
+    stack = load_stack(options.base).to(device)
+    adapter = LocalAdapter(build_adapter(stack, "full", in_channels=1, seed=0)).to(device)
+    size = stack.image_size
+    result = {"preset": "cpu", "options": options.settings, **environment(device), "base": stack.source, "image_size": size,
+              "scheduler": "ddim", "sampling": [], "ratios": {}}
+    # Training first: on CPU its peak is the process's RSS, which the metric networks loaded later would inflate.
+    result["training"] = training_throughput(load_stack(options.base), device, batch=options.train_batch, steps=options.train_steps,
+                                             warmup=2, mixed_precision=None, checkpointing=False)
+    pipeline = stock_pipeline(stack, adapter, "ddim")
+    with torch.no_grad():
+        for precision, autocast_dtype in (("fp32", None), ("bf16 autocast", torch.bfloat16)):
+            settings = SamplerSettings(steps=options.steps, guidance=options.guidance, precision="bf16" if autocast_dtype else "fp32")
+            images = images_for(max(options.batches), options.images)
+            requests = perf_requests(images, size)
+            per_image = sampling_row("diffusers", "one image a call", precision, 1, images,
+                                     time_stock(pipeline, requests, 1, settings, size, autocast_dtype))
+            result["sampling"].append(per_image)
+            for batch in options.batches:
+                batch_settings = dataclasses.replace(settings, batch_size=batch)
+                ours = sampling_row("localctrl", "sampler", precision, batch, images, time_ours(stack, adapter, requests, batch_settings))
+                stock = sampling_row("diffusers", f"batch {batch}", precision, batch, images,
+                                     time_stock(pipeline, requests, batch, settings, size, autocast_dtype))
+                result["sampling"] += [ours, stock]
+                result["ratios"][f"{precision}, batch {batch}"] = {
+                    "vs_per_image": ours["images_per_s"] / per_image["images_per_s"],
+                    "vs_same_batch": ours["images_per_s"] / stock["images_per_s"]}
+        requests = perf_requests(options.metric_images, size, seed=1)
+        generated = to_uint8(sample(stack, requests, adapter, SamplerSettings(steps=options.steps, batch_size=max(options.batches)),
+                                    progress=False))
+    masks = torch.stack([r.mask for r in requests])
+    result["scoring"] = metric_throughput(generated, masks, torch.stack([r.condition for r in requests]), [r.prompt for r in requests])
+    result["cached_rerun"] = cached_rerun(options.rerun_suite) if options.rerun_suite else None
+    result["goals"] = cpu_goals(result)
+    save(result, options.out)
+    return result
+
+
+def cpu_goals(result: dict) -> dict:
+    """Issue 7's CPU floors on the tiny stack, at fp32: ≥ 3× the per-image diffusers loop, ≥ 0.95× diffusers at equal batch."""
+    largest = max(result["options"]["batches"])
+    vs_loop = result["ratios"][f"fp32, batch {largest}"]["vs_per_image"]  # our batched sampler vs the reference's loop
+    vs_batch = min(r["vs_same_batch"] for name, r in result["ratios"].items() if name.startswith("fp32"))
+    return {"sampler_vs_per_image_loop": {"value": vs_loop, "floor": 3.0, "met": vs_loop >= 3.0},
+            "sampler_vs_same_batch": {"value": vs_batch, "floor": 0.95, "met": vs_batch >= 0.95}}
+
+
+def cpu_table(result: dict) -> str:
+    o = result["options"]
+    lines = [(f"{result['base']}, {result['image_size']}², {o['steps']} DDIM steps, CFG {o['guidance']}, "
+              f"{result['threads']} threads, {result['device_name']}"),
+             f"{'sampling':<60}{'images':>7}{'images/s':>10}{'ours ÷ it':>11}"]
+    for precision in ("fp32", "bf16 autocast"):
+        rows = [row for row in result["sampling"] if row["precision"] == precision]
+        ours = {row["batch"]: row for row in rows if row["sampler"] == "localctrl"}
+        for row in rows:  # the per-image loop is compared with our largest batch, the other rows at their own batch
+            mine = ours[max(ours)] if row["variant"] == "one image a call" else ours[row["batch"]]
+            label = f"{'localctrl sampler' if row['sampler'] == 'localctrl' else 'diffusers adapter pipeline'}, " + (
+                f"batch {row['batch']}" if row["sampler"] == "localctrl" else row["variant"]) + f", {precision}"
+            lines.append(f"{label:<60}{row['images']:>7}{row['images_per_s']:>10.2f}{mine['images_per_s'] / row['images_per_s']:>11.2f}")
+    lines.append(f"{'scoring (per-sample metrics, ' + str(result['scoring'][0]['images']) + ' images)':<67}{'images/s':>10}")
+    lines += [f"  {row['metric']:<65}{row['images_per_s']:>10.1f}" for row in result["scoring"]]
+    if rerun := result["cached_rerun"]:
+        lines.append(f"bench {rerun['suite']}: first run {rerun['first_s']:.1f} s, fully cached rerun {rerun['rerun_s']:.1f} s "
+                     f"({rerun['rerun_fraction']:.0%} of the first; {rerun['speedup']:.1f}× faster)")
+    lines.append(training_line(result["training"]))
+    lines += goal_lines(result["goals"])
+    return "\n".join(lines)
+
+
+# --- gpu preset --------------------------------------------------------------------------------------------------------
+
+def run_gpu(options: PerfOptions) -> dict:
+    """The prepared GPU check; every measurement is saved as soon as it is made."""
+    diffusers.utils.logging.set_verbosity_error()  # the bf16 casts' "kept in float32" notes would bury the table
+    start, device = time.perf_counter(), torch.device(options.device)
+    result = {"preset": "gpu", "options": options.settings, **environment(device), "precision": GPU_PRECISIONS[options.precision],
+              "scheduler": "ddim", "sampling": [], "skipped": []}
+    result["matmul"] = {"size": options.matmul_size, "dtype": "bfloat16",
+                        "flops_per_s": matmul_rate(device, options.matmul_size, torch.bfloat16)}
+    peak = result["matmul"]["flops_per_s"]
+    save(result, options.out)
+
+    stack = load_stack(options.base, dtype=torch.bfloat16).to(device)  # training freezes it in bf16 anyway
+    result |= {"base": stack.source, "image_size": stack.image_size, "parameters": stack.parameter_counts()}
+    try:
+        result["training"] = training_throughput(stack, device, batch=options.train_batch, steps=options.train_steps,
+                                                 mixed_precision=torch.bfloat16, checkpointing=True)
+    except Exception as error:  # as for the sampling variants below: a failure is recorded, the check goes on
+        result["training"] = {"error": f"{type(error).__name__}: {error}"[:500]}
+    save(result, options.out)
+    gc.collect()  # the training's adapter, optimiser state and activations go before sampling is measured
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+    stack.unet.disable_gradient_checkpointing()
+    weights = torch.bfloat16 if options.precision == "bf16-weights" else torch.float32
+    autocast_dtype = None if options.precision == "bf16-weights" else torch.bfloat16
+    stack.to(dtype=weights)
+    adapter = LocalAdapter(build_adapter(stack, "full", in_channels=1, seed=0)).to(device, weights).eval()
+    settings = SamplerSettings(steps=options.steps, guidance=options.guidance, precision="bf16" if autocast_dtype else "fp32")
+    with torch.no_grad():
+        result["flops"] = {str(b): flops_per_batch(stack, adapter, b, options.guidance > 1, autocast_dtype) for b in options.batches}
+    save(result, options.out)
+    pipeline = stock_pipeline(stack, adapter, "ddim")
+    precision = options.precision
+
+    def measure(sampler: str, variant: str, batch: int, timer) -> None:
+        if options.budget_s is not None and time.perf_counter() - start > options.budget_s:
+            result["skipped"].append(f"{sampler} {variant} batch {batch}: past the {options.budget_s:.0f} s budget")
+            return
+        images = images_for(batch, options.images)
+        try:
+            wall = timer(perf_requests(images, stack.image_size))
+        except Exception as error:  # one failing variant (a compiler missing, say) must not lose the rest of the check
+            result["skipped"].append(f"{sampler} {variant} batch {batch}: {type(error).__name__}: {error}"[:500])
+            return
+        flops = model_flops(result["flops"][str(batch)], options.steps, images, batch)
+        result["sampling"].append(sampling_row(sampler, variant, precision, batch, images, wall, flops, peak))
+        save(result, options.out)
+
+    # Order matters: channels_last and compile change the shared modules in place, so the stock rows come first.
+    variants = [("SDPA", {}), ("SDPA + channels_last", {"channels_last": True})]
+    if options.compile:
+        variants.append(("SDPA + channels_last + torch.compile", {"channels_last": True, "compile": True}))
+    with torch.no_grad():
+        for batch in options.batches:
+            measure("diffusers", "stock", batch, lambda requests, batch=batch: time_stock(pipeline, requests, batch, settings,
+                                                                                          stack.image_size, autocast_dtype))
+        for variant, changes in variants:
+            for batch in sorted(options.batches, reverse="compile" in changes):  # compile: the large batches first
+                variant_settings = dataclasses.replace(settings, batch_size=batch, **changes)
+                measure("localctrl", variant, batch, lambda requests, s=variant_settings: time_ours(stack, adapter, requests, s))
+    result["goals"] = gpu_goals(result)
+    result["seconds"] = time.perf_counter() - start
+    save(result, options.out)
+    return result
+
+
+def gpu_goals(result: dict) -> dict:
+    """Issue 7's GPU floors: ≥ 40% MFU at batch ≥ 16, ≥ 1.3× diffusers at equal batch, training peak < 24 GB."""
+    stock = {row["batch"]: row for row in result["sampling"] if row["sampler"] == "diffusers"}
+    best: dict[int, dict] = {}
+    for row in result["sampling"]:
+        if row["sampler"] == "localctrl" and row["images_per_s"] > best.get(row["batch"], {}).get("images_per_s", 0):
+            best[row["batch"]] = row
+    goals = {}
+    large = [row["mfu"] for batch, row in best.items() if batch >= 16]
+    if large:
+        goals["mfu_at_batch_16_plus"] = {"value": max(large), "floor": 0.40, "met": max(large) >= 0.40}
+    ratios = [row["images_per_s"] / stock[batch]["images_per_s"] for batch, row in best.items() if batch in stock]
+    if ratios:
+        goals["vs_diffusers_same_batch"] = {"value": min(ratios), "floor": 1.3, "met": min(ratios) >= 1.3}
+    if (training := result.get("training")) and training.get("memory", "").startswith("torch.cuda"):
+        gb = training["peak_memory_mb"] / 1024
+        goals["training_peak_gb"] = {"value": gb, "ceiling": 24.0, "met": gb < 24.0}
+    return goals
+
+
+def gpu_table(result: dict) -> str:
+    o = result["options"]
+    lines = [f"{result['base']}, {result['image_size']}², {o['steps']} DDIM steps, CFG {o['guidance']}; {result['precision']}",
+             (f"{result['device_name']}: bf16 matmul {result['matmul']['size']}³ at {result['matmul']['flops_per_s'] / 1e12:.0f} "
+              "TFLOP/s; MFU = (UNet call × steps + adapter) FLOPs / s / that rate"),
+             f"{'sampler':<48}{'batch':>6}{'images/s':>10}{'MFU':>7}{'÷ diffusers':>13}"]
+    stock = {row["batch"]: row for row in result["sampling"] if row["sampler"] == "diffusers"}
+    for row in sorted(result["sampling"], key=lambda row: (row["batch"], row["sampler"] == "localctrl")):
+        label = "diffusers adapter pipeline" if row["sampler"] == "diffusers" else f"localctrl ({row['variant']})"
+        ratio = row["images_per_s"] / stock[row["batch"]]["images_per_s"] if row["batch"] in stock else float("nan")
+        lines.append(f"{label:<48}{row['batch']:>6}{row['images_per_s']:>10.2f}{row['mfu']:>7.1%}{ratio:>13.2f}")
+    lines += [f"skipped: {note}" for note in result["skipped"]]
+    lines.append(training_line(result["training"]))
+    lines += goal_lines(result["goals"])
+    return "\n".join(lines)
+
+
+# --- shared ------------------------------------------------------------------------------------------------------------
+
+def training_line(training: dict) -> str:
+    if "error" in training:
+        return f"training: failed: {training['error']}"
+    return (f"training: batch {training['batch']}, frozen {training['frozen_dtype']}"
+            f"{', gradient checkpointing' if training['gradient_checkpointing'] else ''}: {training['steps_per_s']:.2f} steps/s, "
+            f"peak {training['peak_memory_mb'] / 1024:.2f} GB, {training.get('memory_before_mb', float('nan')) / 1024:.2f} GB before "
+            f"the steps ({training['memory']})")
+
+
+def goal_lines(goals: dict) -> list[str]:
+    lines = []
+    for name, goal in goals.items():
+        bound = f"≥ {goal['floor']}" if "floor" in goal else f"< {goal['ceiling']}"
+        lines.append(f"goal {name}: {goal['value']:.2f} (want {bound}) {'met' if goal['met'] else 'NOT met'}")
+    return lines
+
+
+def run_perf(options: PerfOptions) -> tuple[dict, str]:
+    """Resolve the preset, measure, write the JSON (`options.out`); returns the result and its table."""
+    options = options.resolve()
+    if options.preset == "cpu":
+        result = run_cpu(options)
+        return result, cpu_table(result)
+    result = run_gpu(options)
+    return result, gpu_table(result)

@@ -1,0 +1,104 @@
+"""Scoring throughput: images/s of each per-sample metric as bench.stages.score computes it, and the cost of a cached rerun.
+
+Networks are built before timing (a bench run builds each once); each metric is warmed up on a few images, then
+timed on all of them. Networks with random weights are named so: their numbers are speed only.
+"""
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+from bench.stages.detect import shapes_segmentation
+from bench.metrics import edge_fidelity, edge_leakage, masked_lpips, masked_psnr, masked_ssim, seg_scores
+from bench.metrics.clip_score import ClipScorer
+from bench.metrics.features import random_inception_features, shapes_net_features
+from bench.metrics.masked import load_lpips
+from localctrl.data.conditions import canny
+from localctrl.shapes.net import align_shapes, load_shapes_net
+from localctrl.shapes.scene import SHAPES
+from localctrl.models.shipped import SHAPES_NET_DIR
+
+
+def metric_functions(prompts: list[str]) -> dict[str, Callable]:
+    """Metric name → f(images uint8, others uint8, masks, reference edges, row indices), as bench.stages.score.per_sample."""
+    lpips_net, clip = load_lpips(random_weights=True), ClipScorer(random_weights=True)
+    shapes_net = load_shapes_net(SHAPES_NET_DIR).eval()
+    shapes_features, inception_random = shapes_net_features(shapes_net), random_inception_features()
+
+    def edges(images, others, masks, reference, rows):
+        detected = canny(images.float() / 255)
+        edge_fidelity(detected, reference, masks)
+        edge_leakage(detected, reference, 1 - masks)
+
+    def seg(images, others, masks, reference, rows):
+        labels = shapes_segmentation(images).long()
+        seg_scores(labels, labels.flip(0), masks, num_classes=1 + len(SHAPES))
+
+    @torch.no_grad()
+    def align(images, others, masks, reference, rows):
+        align_shapes(shapes_net(images.float() / 255), [prompts[r] for r in rows])
+
+    return {
+        "edge fidelity (kornia canny; P/R/F1, edge SSIM, leakage)": edges,
+        "masked SSIM (outside)": lambda images, others, masks, *_: masked_ssim(images / 255, others / 255, 1 - masks),
+        "masked PSNR (outside)": lambda images, others, masks, *_: masked_psnr(images / 255, others / 255, 1 - masks),
+        f"masked LPIPS ({lpips_net.name}, random weights)": lambda images, others, masks, *_: masked_lpips(
+            images / 255, others / 255, 1 - masks, lpips_net),
+        "seg (shapes-world segmenter; mIoU, pixel acc.)": seg,
+        "align-shapes (shapes-net)": align,
+        "FID-shapes features (shapes-net)": lambda images, *_: shapes_features(images),
+        "FID features (random-inception, smoke only)": lambda images, *_: inception_random(images),
+        f"CLIP score ({clip.name}, random weights)": lambda images, others, masks, reference, rows: clip.scores(
+            images, [prompts[r] for r in rows]),
+    }
+
+
+def metric_throughput(images: torch.Tensor, masks: torch.Tensor, reference_edges: torch.Tensor, prompts: list[str]) -> list[dict]:
+    """images uint8 (N, 3, H, W); masks and reference edges (N, 1, H, W); one prompt per image. Rows: metric, images/s."""
+    warmup = min(4, max(1, len(images) // 4))
+    others = images.roll(1, dims=0)  # the "text-only" image each is compared with outside the mask
+    rows = list(range(len(images)))
+    results = []
+    for name, function in metric_functions(prompts).items():
+        function(images[:warmup], others[:warmup], masks[:warmup], reference_edges[:warmup], rows[:warmup])
+        start = time.perf_counter()
+        function(images, others, masks, reference_edges, rows)
+        wall = time.perf_counter() - start
+        results.append({"metric": name, "images": len(images), "seconds": wall, "images_per_s": len(images) / wall})
+    return results
+
+
+@contextmanager
+def private_tracking(folder: Path):
+    """MLflow runs into a throw-away sqlite store for the duration (the user's store is left alone)."""
+    saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_DISABLE_TELEMETRY")}
+    os.environ |= {"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def cached_rerun(suite: str = "smoke") -> dict:
+    """Wall time of a first `localctrl bench` run of `suite` in empty folders, then of the same run again (all cached)."""
+    from bench.run import BenchOptions, run_bench  # the whole pipeline: imported only when measured
+
+    with tempfile.TemporaryDirectory() as folder, private_tracking(Path(folder)):
+        options = BenchOptions(out=Path(folder) / "out", cache=Path(folder) / "cache")
+        walls = []
+        for _ in range(2):
+            start = time.perf_counter()
+            run_bench(suite, options, console=Console(stderr=True, quiet=True))
+            walls.append(time.perf_counter() - start)
+    first, rerun = walls
+    return {"suite": suite, "first_s": first, "rerun_s": rerun, "rerun_fraction": rerun / first, "speedup": first / rerun}

@@ -1,0 +1,52 @@
+"""Detection: read the condition back from each generated image (edges; the shapes world's segmentation), cached.
+
+Detector outputs are PNGs keyed by the image's task key (same key, same image, same detection) under
+`<out>/detected/<detector>/`, so rescoring with other metric settings does not rerun detectors.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from rich.progress import Progress
+
+from bench.stages.generate import read_png_uint8, write_png_atomically
+from bench.stages.plan import Task
+from localctrl.data.conditions import canny, canny_opencv
+from localctrl.shapes.segmenter import segment
+
+EDGE_DETECTORS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"canny": canny, "canny-opencv": canny_opencv}
+
+
+def shapes_segmentation(images: torch.Tensor) -> torch.Tensor:
+    """The shapes world's exact colour segmenter, per image: (N, 1, H, W) float labels."""
+    return torch.stack([torch.from_numpy(segment(image.permute(1, 2, 0).numpy())) for image in images]).float()[:, None]
+
+
+DETECTORS = {**EDGE_DETECTORS, "shapes-seg": shapes_segmentation}
+SCALE = {"shapes-seg": 1}  # labels are stored as they are; edge maps in [0, 1] as 0/255
+
+
+def detect(tasks: list[Task], detector: str, out: Path, progress: Progress | None = None, batch: int = 64) -> dict[str, torch.Tensor]:
+    """Task key → detector output (1, H, W) float, computed for the tasks without a cached PNG."""
+    scale = SCALE.get(detector, 255)
+    folder = out / "detected" / detector
+    paths = {task.key: folder / f"{task.key}.png" for task in tasks}
+    missing = [task for task in tasks if not paths[task.key].is_file()]
+    bar = progress.add_task(f"detect {detector}", total=len(missing)) if progress else None
+    for start in range(0, len(missing), batch):
+        part = missing[start : start + batch]
+        images = torch.stack([read_png_uint8(task.path) for task in part])
+        maps = DETECTORS[detector](images.float() / 255 if detector in EDGE_DETECTORS else images)
+        for task, values in zip(part, maps):
+            write_png_atomically((values[0] * scale).round().to(torch.uint8).numpy(), paths[task.key])
+        if progress:
+            progress.advance(bar, len(part))
+    return {key: torch.from_numpy(read_gray_png(path)).float()[None] / scale for key, path in paths.items()}
+
+
+def read_gray_png(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.array(image)

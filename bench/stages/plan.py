@@ -1,0 +1,61 @@
+"""The work plan: one task per (item, seed, method), each keyed by a hash of everything that determines its image.
+
+Key = hash(base weights, method key (adapter weights, scale, resize, mask use), prompt, condition bytes, mask bytes,
+seed, sampler settings). The PNG path holds the key, so a changed input regenerates exactly what it changes and a
+rerun finds finished images. Tasks are ordered item-major (every method of an item side by side) and cut into
+fixed chunks of `batch_size`: a chunk is one batched sampler call mixing methods, and the same chunks are formed
+on every run, so an interrupted run regenerates bit-identical images.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.keys import json_hash, tensor_hash
+from bench.stages.items import BenchItems
+from bench.stages.methods import Method
+from bench.suite_schema import Suite
+
+
+@dataclass(frozen=True)
+class Task:
+    method: str
+    item: int  # index into BenchItems
+    seed: int
+    key: str
+    path: Path
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+
+def sampler_key(suite: Suite) -> dict:
+    """Sampler settings that change images (batch size does not beyond float rounding: see the sampler's tests)."""
+    return suite.sampler.model_dump(exclude={"batch_size"})
+
+
+def plan_tasks(suite: Suite, items: BenchItems, methods: dict[str, Method], base_key: str, out: Path) -> list[Task]:
+    tasks = []
+    sampler = sampler_key(suite)
+    condition_keys = [tensor_hash(c) for c in items.conditions]
+    mask_keys = [tensor_hash(m) for m in items.masks]
+    for index, item_id in enumerate(items.ids):
+        for seed in suite.seeds:
+            for name, method in methods.items():
+                controlled = method.controlled
+                key = json_hash({"base": base_key, "method": method.key, "prompt": items.prompts[index], "seed": seed, "sampler": sampler,
+                                 "condition": condition_keys[index] if controlled else None,
+                                 "mask": mask_keys[index] if controlled and method.spec.mask_at_inference else None})
+                tasks.append(Task(name, index, seed, key, out / "images" / name / f"{item_id}-s{seed}-{key[:12]}.png"))
+    return tasks
+
+
+def chunks(tasks: list[Task], size: int) -> list[list[Task]]:
+    return [tasks[start : start + size] for start in range(0, len(tasks), size)]
+
+
+def shard_of(groups: list, shard: tuple[int, int] | None) -> list:
+    """Shard i of n (0-based) takes every n-th chunk: whole chunks, so images match an unsharded run bit for bit."""
+    if shard is None:
+        return groups
+    index, count = shard
+    return groups[index::count]

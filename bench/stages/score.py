@@ -1,0 +1,139 @@
+"""Scoring: per-sample metric rows for one method (→ parquet) and its aggregates with 95% CIs (→ JSON), cached.
+
+Per-sample metric names follow DESIGN.md (`<metric>_<region>`): edge_{precision,recall,f1,ssim}_in,
+edge_density_out, edge_leakage_out, seg_{miou,acc}_in, {ssim,psnr,lpips}_out (against the text-only image with
+the same prompt and seed), align_shapes, clip_score. Set metrics: fid and kid against the suite's real reference
+images. Every aggregate carries `_ci_lo` / `_ci_hi`. The cache key covers the images' task keys, the evaluation
+masks and ground truth, and the metric settings, so a rerun with nothing changed reads the files back.
+"""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.linalg import LinAlgWarning
+
+from bench.keys import json_hash, tensor_hash
+from bench.stages.generate import read_png_uint8
+from bench.stages.items import BenchItems
+from bench.metrics import (
+    PSNR_CAP_DB,
+    edge_fidelity,
+    edge_leakage,
+    exclude_band,
+    fid_bootstrap_ci,
+    fid_from_features,
+    kid_from_features,
+    masked_lpips,
+    masked_psnr,
+    masked_ssim,
+    mean_ci,
+    seg_scores,
+)
+from bench.stages.plan import Task
+from bench.metrics.networks import Scorers
+from bench.suite_schema import Suite
+from localctrl.shapes.net import align_shapes
+from localctrl.shapes.scene import SHAPES
+
+SCORE_VERSION = 1  # bump when a metric's code changes what it computes: cached scores are then recomputed
+CAPS = {"psnr_out": PSNR_CAP_DB}  # identical images have infinite PSNR: averaged as 100 dB
+BATCH = 64
+
+
+def items_fingerprint(items: BenchItems) -> str:
+    parts = [items.ids, tensor_hash(items.masks), tensor_hash(items.reference_edges)]
+    return json_hash([*parts, tensor_hash(items.semantic) if items.semantic is not None else None])
+
+
+def score_key(suite: Suite, method: str, tasks: list[Task], reference: list[Task] | None, items_key: str, fid_key: str | None,
+              scorers: Scorers) -> str:
+    networks = [scorers.fid_name, scorers.lpips_name, scorers.clip_name]
+    return json_hash({"method": method, "tasks": [t.key for t in tasks], "reference": [t.key for t in reference or []],
+                      "metrics": suite.metrics.model_dump(mode="json"), "items": items_key, "fid_reference": fid_key,
+                      "networks": networks, "version": SCORE_VERSION})[:16]
+
+
+def per_sample(suite: Suite, items: BenchItems, tasks: list[Task], reference: list[Task] | None,
+               detections: dict[str, dict[str, torch.Tensor]], scorers: Scorers) -> pd.DataFrame:
+    spec, columns = suite.metrics, []
+    for start in range(0, len(tasks), BATCH):
+        part = tasks[start : start + BATCH]
+        rows = [t.item for t in part]
+        images = torch.stack([read_png_uint8(t.path) for t in part])
+        inside = items.masks[rows]
+        outside = 1 - inside
+        values: dict[str, torch.Tensor | np.ndarray] = {}
+        if spec.edges:
+            detected = torch.stack([detections[spec.edges.detector][t.key] for t in part])
+            reference_edges = items.reference_edges[rows]
+            fidelity = edge_fidelity(detected, reference_edges, inside, spec.edges.tolerance)
+            values |= {f"edge_{name}_in": fidelity[name] for name in ("precision", "recall", "f1")}
+            values["edge_ssim_in"] = fidelity["edge_ssim"]
+            values["edge_density_out"] = edge_fidelity(detected, reference_edges, outside, spec.edges.tolerance)["density"]
+            values["edge_leakage_out"] = edge_leakage(detected, reference_edges, outside, spec.edges.tolerance)
+        if spec.seg and items.semantic is not None:
+            labels = torch.stack([detections["shapes-seg"][t.key] for t in part]).long()
+            seg = seg_scores(labels, items.semantic[rows][:, None], inside, num_classes=1 + len(SHAPES))
+            values |= {"seg_miou_in": seg["miou"], "seg_acc_in": seg["pixel_acc"]}
+        if spec.preservation and reference is not None:
+            others = torch.stack([read_png_uint8(reference[start + k].path) for k in range(len(part))]).float() / 255
+            region = exclude_band(outside, inside, spec.preservation.band)
+            mine = images.float() / 255
+            values |= {"ssim_out": masked_ssim(mine, others, region), "psnr_out": masked_psnr(mine, others, region)}
+            if scorers.lpips_name is not None:
+                values[scorers.key("lpips_out", scorers.lpips_name)] = masked_lpips(mine, others, region, scorers.lpips)
+        if spec.align_shapes:
+            with torch.no_grad():
+                values["align_shapes"] = align_shapes(scorers.shapes_net(images.float() / 255), [items.prompts[r] for r in rows])
+        if scorers.clip_name is not None:
+            values[scorers.key("clip_score", scorers.clip_name)] = scorers.clip.scores(images, [items.prompts[r] for r in rows])
+        frame = pd.DataFrame({name: np.asarray(torch.as_tensor(v).double()) for name, v in values.items()})
+        frame.insert(0, "item_id", [items.ids[r] for r in rows])
+        frame.insert(1, "seed", [t.seed for t in part])
+        frame.insert(2, "key", [t.key for t in part])
+        columns.append(frame)
+    return pd.concat(columns, ignore_index=True)
+
+
+def aggregates(frame: pd.DataFrame, generated_features: np.ndarray | None, reference_features: np.ndarray | None,
+               suite: Suite, scorers: Scorers) -> dict[str, float]:
+    result = {}
+    for column in frame.columns.drop(["item_id", "seed", "key"]):
+        mean, lo, hi = mean_ci(frame[column].to_numpy(), seed=0, cap=CAPS.get(column))
+        result |= {column: mean, f"{column}_ci_lo": lo, f"{column}_ci_hi": hi}
+    if generated_features is not None and reference_features is not None and len(generated_features) >= 2:
+        fid = scorers.key("fid", scorers.fid_name)
+        with warnings.catch_warnings():  # singular covariances (N ≤ D) are reported once by the run, not per sqrtm call
+            warnings.simplefilter("ignore", LinAlgWarning)
+            lo, hi = fid_bootstrap_ci(generated_features, reference_features, n_boot=200, seed=0)
+            result |= {fid: fid_from_features(generated_features, reference_features), f"{fid}_ci_lo": lo, f"{fid}_ci_hi": hi}
+        if suite.metrics.fid.kid:
+            subset = min(len(generated_features), len(reference_features), 1000)
+            result[scorers.key("kid", scorers.fid_name)] = kid_from_features(generated_features, reference_features,
+                                                                             max_subset_size=subset, seed=0)
+    return result
+
+
+def score_method(suite: Suite, items: BenchItems, method: str, tasks: list[Task], reference: list[Task] | None,
+                 detections: dict, scorers: Scorers, reference_features: np.ndarray | None, fid_key: str | None,
+                 out: Path) -> tuple[pd.DataFrame, dict, Path]:
+    """Per-sample rows and aggregates of one method, from the cache when its key matches."""
+    key = score_key(suite, method, tasks, reference, items_fingerprint(items), fid_key, scorers)
+    table, summary = out / "scores" / f"{method}-{key}.parquet", out / "scores" / f"{method}-{key}.json"
+    if table.is_file() and summary.is_file():
+        return pd.read_parquet(table), json.loads(summary.read_text()), table
+    frame = per_sample(suite, items, tasks, reference, detections, scorers)
+    features = None
+    if scorers.fid_name is not None and reference_features is not None:
+        features = scorers.fid(torch.stack([read_png_uint8(t.path) for t in tasks]))
+    result = aggregates(frame, features, reference_features, suite, scorers)
+    table.parent.mkdir(parents=True, exist_ok=True)
+    temporary = table.with_suffix(".tmp")
+    frame.to_parquet(temporary, index=False)
+    temporary.replace(table)
+    summary.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return frame, result, table

@@ -1,0 +1,1 @@
+"""Plumbing shared by the method, the benchmark and the reports: files, tracking, checkpoints, grids, seeding."""

@@ -1,0 +1,123 @@
+"""MLflow plumbing: the one place that decides where runs and artifacts go, and how runs start.
+
+Tracking URI: `MLFLOW_TRACKING_URI` if set, else `sqlite:///<workdir>/localctrl-runs/mlflow.db` with
+artifacts in `<workdir>/localctrl-runs/artifacts` (always explicit: MLflow's own default depends on the CWD).
+"""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import localctrl
+from localctrl.common.checkpoints import describe_changes
+
+RUNS_DIR = "localctrl-runs"
+UI_HOST = "127.0.0.1"  # never expose runs beyond this machine unless the user asks
+
+
+def runs_dir(workdir: str | Path | None = None) -> Path:
+    return (Path(workdir) if workdir else Path.cwd()).resolve() / RUNS_DIR
+
+
+def tracking_uri(workdir: str | Path | None = None) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{runs_dir(workdir) / 'mlflow.db'}"
+
+
+def artifact_root(workdir: str | Path | None = None) -> str | None:
+    """Where new experiments keep artifacts: beside a sqlite store; a remote server decides its own (None)."""
+    uri = tracking_uri(workdir)
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
+
+
+def use_tracking(workdir: str | Path | None = None) -> str:
+    """Point MLflow at our store (creating its folder) and return the URI."""
+    import mlflow
+
+    uri = tracking_uri(workdir)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def experiment_id(name: str, workdir: str | Path | None = None) -> str:
+    import mlflow
+
+    use_tracking(workdir)
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    return mlflow.create_experiment(name, artifact_location=artifact_root(workdir))
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config → {"a.b.c": "value"}: MLflow params are flat strings."""
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, prefix=f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def git_commit() -> str | None:
+    """The commit of the localctrl checkout, if it is one (a wheel install has none)."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(localctrl.__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+@contextmanager
+def start_run(
+    experiment: str,
+    run_name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    workdir: str | Path | None = None,
+    nested: bool = False,
+    resume_run_id: str | None = None,
+) -> Iterator["mlflow.ActiveRun"]:  # noqa: F821
+    """Start an MLflow run in `experiment` on our store, with flattened params and provenance tags.
+
+    With `resume_run_id` the run is continued; MLflow params are write-once, so the params must equal the
+    ones logged before (a resumed run with a changed config is an error, not a silent mix).
+    """
+    import mlflow
+
+    run_tags = {"localctrl.version": localctrl.__version__}
+    if commit := git_commit():
+        run_tags["localctrl.git_commit"] = commit
+    run_tags.update(tags or {})
+    if resume_run_id is not None:
+        use_tracking(workdir)
+        logged = mlflow.get_run(resume_run_id).data.params
+        wanted = flatten(params or {})
+        if changes := describe_changes({key: logged.get(key) for key in wanted}, wanted):
+            raise ValueError(f"cannot resume run {resume_run_id} with a different config ({changes})")
+        with mlflow.start_run(run_id=resume_run_id, nested=nested) as run:
+            yield run
+        return
+    with mlflow.start_run(experiment_id=experiment_id(experiment, workdir), run_name=run_name, nested=nested, tags=run_tags) as run:
+        if params:
+            mlflow.log_params(flatten(params))
+        yield run
+
+
+def ui_command(host: str = UI_HOST, port: int = 5000, workdir: str | Path | None = None) -> list[str]:
+    """The `mlflow ui` command line serving our store."""
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri(workdir), "--host", host, "--port", str(port)]
+    if root := artifact_root(workdir):
+        command += ["--default-artifact-root", root]
+    return command

@@ -1,0 +1,98 @@
+"""`localctrl data prepare`: real images + captions → a manifest dataset at the training size.
+
+Sources (localctrl.data.sources): an image folder with a captions file (CSV, JSONL, COCO captions JSON, or
+img2dataset-style `.txt` files beside the images), or a Hugging Face `datasets` dataset saved on disk.
+
+Each image is resized once (shorter side to `size` with Lanczos, then centre-cropped: not the reference's
+downscale-then-upscale), conditions are precomputed (OpenCV Canny 100/200 as in the paper, colour grid),
+ids are stable (from the file's relative path), splits come from a seeded hash of the id (independent of
+listing order), unreadable images are listed in a report and skipped, and a rerun skips finished items.
+"""
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from rich.progress import track
+
+from localctrl.data.conditions import canny_opencv, colour_grid
+from localctrl.data.manifest import write_manifest
+from localctrl.data.sources import SourceItem, folder_items
+from localctrl.shapes.scene import SPLITS
+
+PREPARED_CONDITIONS = {"canny": lambda image: canny_opencv(image), "colour-grid": lambda image: colour_grid(image)}
+REPORT = "prepare-report.json"
+
+
+@dataclass
+class PrepareReport:
+    written: int = 0
+    reused: int = 0
+    skipped: list[dict] = field(default_factory=list)  # {"file": ..., "reason": ...}
+
+
+def stable_id(relative: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(relative).with_suffix("").as_posix()).strip("-")[:60]
+    return f"{stem}-{hashlib.sha1(relative.encode()).hexdigest()[:8]}"
+
+
+def split_of(item_id: str, seed: int, probabilities: tuple[float, float, float]) -> str:
+    """A split from a seeded hash of the id: the same item lands in the same split in every rerun and order."""
+    u = int(hashlib.sha256(f"{seed}:{item_id}".encode()).hexdigest()[:12], 16) / 16**12
+    return SPLITS[int(np.searchsorted(np.cumsum(probabilities), u, side="right").clip(max=len(SPLITS) - 1))]
+
+
+def resize_and_crop(image: Image.Image, size: int) -> Image.Image:
+    """Shorter side to `size` (Lanczos), centre crop to size×size, in one resampling."""
+    return ImageOps.fit(image.convert("RGB"), (size, size), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+
+
+def save_png(array: np.ndarray, path: Path) -> None:
+    temporary = path.with_suffix(".tmp.png")
+    Image.fromarray(array).save(temporary, format="PNG")
+    temporary.replace(path)  # atomic: an interrupted run never leaves a torn PNG behind
+
+
+def prepare_dataset(images: Path | Sequence[SourceItem], captions: Path | None, out: Path, size: int = 512,
+                    conditions: tuple[str, ...] = ("canny",), seed: int = 0,
+                    split_probs: tuple[float, float, float] = (0.9, 0.05, 0.05)) -> PrepareReport:
+    """Write `out` from an image folder + captions file, or from source items (e.g. `hf_dataset_items`)."""
+    unknown = set(conditions) - set(PREPARED_CONDITIONS)
+    if unknown:
+        raise ValueError(f"conditions {sorted(unknown)} cannot be prepared here; known: {', '.join(PREPARED_CONDITIONS)}")
+    items = folder_items(images, captions) if isinstance(images, Path) else images
+    if not items:
+        raise ValueError(f"no images to prepare from {captions or images}")
+    for folder in ("images", *(f"conditions/{name}" for name in conditions)):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    report, rows = PrepareReport(), []
+    for source in track(items, description=f"preparing → {out}"):
+        item_id, caption = stable_id(source.key), source.caption
+        targets = {"image": f"images/{item_id}.png"} | {name: f"conditions/{name}/{item_id}.png" for name in conditions}
+        if all((out / path).is_file() for path in targets.values()):
+            report.reused += 1
+        else:
+            try:
+                with source.open() as opened:
+                    image = resize_and_crop(opened, size)
+            except (OSError, SyntaxError, ValueError) as error:
+                report.skipped.append({"file": source.origin, "reason": f"{type(error).__name__}: {error}"})
+                continue
+            array = np.array(image)  # writable: torch refuses to wrap read-only PIL buffers
+            tensor = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
+            for name in conditions:
+                condition = PREPARED_CONDITIONS[name](tensor)[0]
+                save_png((condition * 255).round().byte().permute(1, 2, 0).squeeze(-1).numpy(), out / targets[name])
+            save_png(array, out / targets["image"])
+            report.written += 1
+        rows.append({"id": item_id, "image": targets["image"], "caption": caption, "split": split_of(item_id, seed, split_probs),
+                     "conditions": {name: targets[name] for name in conditions}, "source": source.key})
+    write_manifest(out, rows)
+    (out / REPORT).write_text(json.dumps(report.__dict__, indent=2) + "\n")
+    return report

@@ -1,0 +1,1 @@
+"""Models: architectures, model stacks, adapters, tokenizers, and where pretrained weights are found."""

@@ -1,0 +1,113 @@
+"""Architecture configs of the model stacks localctrl can build with random weights.
+
+`SD15` has the exact shapes of Stable Diffusion 1.x (v1.4 and v1.5 share them): it lets speed tests run
+on a GPU without downloading weights. `TINY` is a seconds-on-CPU stack for mechanics tests: a 3-level
+VAE (64² images → 16² latents), a 2-layer CLIP text encoder on the real CLIP vocabulary, and a small
+cross-attention UNet. Matching T2I-Adapters are derived from the UNet (localctrl.models.adapters.adapter_config).
+"""
+
+from dataclasses import dataclass, field
+
+CLIP_VOCAB_SIZE = 49408  # the CLIP BPE vocabulary, shared by SD 1.x and open_clip
+CLIP_MAX_LENGTH = 77
+
+# SD 1.x training noise schedule (scheduler_config.json of the official checkpoints).
+SD_SCHEDULER = dict(
+    num_train_timesteps=1000,
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    prediction_type="epsilon",
+    clip_sample=False,
+    set_alpha_to_one=False,
+    steps_offset=1,
+)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Configs of every component of a stack, as keyword arguments of the diffusers/transformers classes."""
+
+    name: str
+    image_size: int
+    vae: dict
+    text_encoder: dict
+    unet: dict
+    scheduler: dict = field(default_factory=lambda: dict(SD_SCHEDULER))
+
+
+SD15 = Architecture(
+    name="sd15",
+    image_size=512,
+    vae=dict(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        latent_channels=4,
+        sample_size=512,
+        scaling_factor=0.18215,
+    ),
+    text_encoder=dict(
+        vocab_size=CLIP_VOCAB_SIZE,
+        hidden_size=768,
+        intermediate_size=3072,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        max_position_embeddings=CLIP_MAX_LENGTH,
+        hidden_act="quick_gelu",
+        projection_dim=768,
+    ),
+    unet=dict(
+        sample_size=64,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=2,
+        block_out_channels=(320, 640, 1280, 1280),
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+        cross_attention_dim=768,
+        attention_head_dim=8,
+    ),
+)
+
+TINY = Architecture(
+    name="tiny",
+    image_size=64,
+    vae=dict(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(16, 32, 32),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=64,
+    ),
+    text_encoder=dict(
+        vocab_size=CLIP_VOCAB_SIZE,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=CLIP_MAX_LENGTH,
+        projection_dim=32,
+    ),
+    unet=dict(
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(32, 64, 64),
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        norm_num_groups=8,
+    ),
+)
+
+ARCHITECTURES = {arch.name: arch for arch in (SD15, TINY)}

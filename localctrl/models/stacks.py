@@ -1,0 +1,139 @@
+"""Model stacks: VAE + text encoder + tokenizer + UNet + scheduler, from one name.
+
+`load_stack(base)` accepts
+- `tiny` / `sd15-random`: built from `architectures` with seeded random weights (mechanics and speed tests);
+- `shapes-base`: the shapes world's text-to-image model, trained by this project and shipped with it;
+- a local folder in the diffusers pipeline layout (what `Stack.save_pretrained` writes);
+- a hub id such as `stable-diffusion-v1-5/stable-diffusion-v1-5`, taken from the Hugging Face cache.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import diffusers
+import torch
+from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, T2IAdapter, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from localctrl.models.adapters import check_adapter_fits
+from localctrl.models.architectures import SD15, TINY, Architecture
+from localctrl.models.hub import ModelNotAvailableError, resolve_pretrained
+from localctrl.common.seeding import seeded
+from localctrl.models.shipped import REBUILD, SHAPES_BASE_DIR
+from localctrl.models.tokenizers import check_tokenizer_fits, clip_tokenizer
+
+RANDOM_BASES = {"tiny": TINY, "sd15-random": SD15}
+SHIPPED_BASES = {"shapes-base": SHAPES_BASE_DIR}
+PIPELINE_PARTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
+
+
+@dataclass
+class Stack:
+    vae: AutoencoderKL
+    text_encoder: CLIPTextModel
+    tokenizer: CLIPTokenizer
+    unet: UNet2DConditionModel
+    scheduler: diffusers.SchedulerMixin
+    source: str  # the name it was loaded from, recorded in runs
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def image_size(self) -> int:
+        """The native (square) image size: the UNet's sample size in pixels."""
+        return self.unet.config.sample_size * self.vae_scale_factor
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"vae": self.vae, "text_encoder": self.text_encoder, "unet": self.unet}
+
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> "Stack":
+        for module in self.modules().values():
+            module.to(device=device, dtype=dtype)
+        return self
+
+    def parameter_counts(self) -> dict[str, int]:
+        return {name: sum(p.numel() for p in module.parameters()) for name, module in self.modules().items()}
+
+    def token_ids(self, prompts: list[str]) -> torch.Tensor:
+        """Prompt token ids padded to the tokenizer's length, as diffusers' pipelines encode them."""
+        return self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
+                              return_tensors="pt").input_ids
+
+    def check_adapter(self, adapter: T2IAdapter, image_size: int | None = None) -> None:
+        check_adapter_fits(adapter, self.unet, image_size or self.image_size, self.vae_scale_factor)
+
+    def pipeline(self) -> StableDiffusionPipeline:
+        """The stock diffusers text-to-image pipeline over this stack's modules (no safety checker)."""
+        return StableDiffusionPipeline(
+            vae=self.vae,
+            text_encoder=self.text_encoder,
+            tokenizer=self.tokenizer,
+            unet=self.unet,
+            scheduler=self.scheduler,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write the diffusers pipeline folder (safetensors) that `load_stack(folder)` and stock diffusers load."""
+        self.pipeline().save_pretrained(folder, safe_serialization=True)
+        return Path(folder)
+
+
+def load_stack(base: str | Path, seed: int = 0, dtype: torch.dtype | None = None) -> Stack:
+    """The stack named `base`: a random-weight architecture name, a pipeline folder, or a cached hub id."""
+    if str(base) in RANDOM_BASES:
+        stack = build_random_stack(RANDOM_BASES[str(base)], seed=seed)
+        return stack.to(dtype=dtype) if dtype is not None else stack
+    if str(base) in SHIPPED_BASES:
+        folder = SHIPPED_BASES[str(base)]
+        if not (folder / "model_index.json").is_file():
+            raise ModelNotAvailableError(f"{base} is not in this installation ({folder}); rebuild it: {REBUILD[str(base)]}")
+        return load_stack_folder(folder, source=str(base), dtype=dtype)
+    return load_stack_folder(resolve_pretrained(base, what="base model"), source=str(base), dtype=dtype)
+
+
+def build_random_stack(arch: Architecture, seed: int = 0) -> Stack:
+    """All modules of `arch` with random weights drawn from `seed` (identical weights for the same seed)."""
+    with seeded(seed):
+        vae = AutoencoderKL(**arch.vae)
+    with seeded(seed + 1):
+        text_encoder = CLIPTextModel(CLIPTextConfig(**arch.text_encoder))
+    with seeded(seed + 2):
+        unet = UNet2DConditionModel(**arch.unet)
+    stack = Stack(
+        vae=vae.eval(),
+        text_encoder=text_encoder.eval(),
+        tokenizer=clip_tokenizer(),
+        unet=unet.eval(),
+        scheduler=DDPMScheduler.from_config(arch.scheduler),
+        source=f"{arch.name}-random(seed={seed})",
+    )
+    check_tokenizer_fits(stack.tokenizer, arch.text_encoder["vocab_size"], stack.source)
+    return stack
+
+
+def load_stack_folder(folder: Path, source: str | None = None, dtype: torch.dtype | None = None) -> Stack:
+    """A stack from a diffusers pipeline folder; weights from safetensors only (never unpickled)."""
+    source = source or str(folder)
+    missing = [part for part in PIPELINE_PARTS if not (folder / part).is_dir()]
+    if missing:
+        raise FileNotFoundError(
+            f"base model {source} ({folder}) lacks {', '.join(p + '/' for p in missing)}: expected the diffusers "
+            f"pipeline layout with {', '.join(p + '/' for p in PIPELINE_PARTS)}"
+        )
+    text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", use_safetensors=True, dtype=dtype)
+    tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
+    check_tokenizer_fits(tokenizer, text_encoder.config.vocab_size, source)
+    scheduler_class = getattr(diffusers, DDPMScheduler.load_config(folder, subfolder="scheduler")["_class_name"])
+    return Stack(
+        vae=AutoencoderKL.from_pretrained(folder, subfolder="vae", use_safetensors=True, torch_dtype=dtype).eval(),
+        text_encoder=text_encoder.eval(),
+        tokenizer=tokenizer,
+        unet=UNet2DConditionModel.from_pretrained(folder, subfolder="unet", use_safetensors=True, torch_dtype=dtype).eval(),
+        scheduler=scheduler_class.from_pretrained(folder, subfolder="scheduler"),
+        source=source,
+    )

@@ -1,0 +1,94 @@
+"""`localctrl perf`: both presets' code paths at tiny sizes on CPU, and the FLOP counts behind MFU.
+
+Speed is measured and reported by the command, never asserted here.
+"""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+from typer.testing import CliRunner
+
+from bench.perf.presets import PerfOptions, run_perf
+from bench.perf.flops import EXTRA_FORMULAS, count_flops, mfu
+from localctrl.models.adapters import build_adapter
+from localctrl.local_adapter import LocalAdapter
+from localctrl.models.stacks import load_stack
+
+
+def test_flop_count_known_answers():
+    linear = torch.nn.Linear(5, 7)
+    assert count_flops(linear, torch.randn(3, 5)) == 2 * 5 * 7 * 3
+    q, k, v = torch.randn(2, 4, 10, 8), torch.randn(2, 4, 12, 8), torch.randn(2, 4, 12, 8)
+    # Q·Kᵀ and P·V: two matmuls of 2·q·k·d each, per batch and head (torch lacks this formula for CPU SDPA)
+    assert count_flops(F.scaled_dot_product_attention, q, k, v) == 2 * (2 * 2 * 4 * 10 * 12 * 8)
+
+
+@pytest.fixture(scope="module")
+def gpu_quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("perf") / "gpu.json"
+    result, table = run_perf(PerfOptions(preset="gpu", base="tiny", device="cpu", quick=True, out=out))
+    return result, table, out
+
+
+def test_gpu_preset_on_the_tiny_stack_writes_the_expected_json(gpu_quick):
+    result, table, out = gpu_quick
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    assert result["matmul"]["flops_per_s"] > 0 and tuple(result["options"]["batches"]) == (1, 2)
+    rows = {(row["sampler"], row["variant"], row["batch"]) for row in result["sampling"]}
+    assert rows == {(sampler, variant, batch) for batch in (1, 2) for sampler, variant in
+                    [("diffusers", "stock"), ("localctrl", "SDPA"), ("localctrl", "SDPA + channels_last")]}
+    assert all(row["mfu"] > 0 and row["images_per_s"] > 0 for row in result["sampling"])
+    training = result["training"]
+    assert training["batch"] == 4 and training["gradient_checkpointing"] and training["frozen_dtype"] == "bfloat16"
+    assert training["steps_per_s"] > 0 and training["peak_memory_mb"] > 0
+    assert "vs_diffusers_same_batch" in result["goals"] and not result["skipped"]
+    assert table.splitlines()[-2].startswith("training:") and "MFU" in table
+
+
+def test_gpu_preset_mfu_comes_from_flop_counter_mode_on_one_unet_call(gpu_quick):
+    result = gpu_quick[0]
+    batch, steps = 2, result["options"]["steps"]
+    stack = load_stack("tiny", dtype=torch.bfloat16)
+    adapter = LocalAdapter(build_adapter(stack, "full", in_channels=1, seed=0)).to(dtype=torch.bfloat16)
+    with torch.no_grad():
+        features = [torch.cat([f] * 2) for f in adapter(torch.zeros(batch, 1, 64, 64, dtype=torch.bfloat16))]
+        latents, text = torch.zeros(2 * batch, 4, 16, 16, dtype=torch.bfloat16), torch.zeros(2 * batch, 77, 32, dtype=torch.bfloat16)
+        with FlopCounterMode(display=False, custom_mapping=EXTRA_FORMULAS) as counter:
+            stack.unet(latents, torch.tensor(500), text, down_intrablock_additional_residuals=list(features))  # the UNet pops the list
+        with FlopCounterMode(display=False) as without_cpu_sdpa:
+            stack.unet(latents, torch.tensor(500), text, down_intrablock_additional_residuals=list(features))
+    flops = result["flops"][str(batch)]
+    assert flops["unet_call"] == counter.get_total_flops() > without_cpu_sdpa.get_total_flops()  # attention counted on CPU too
+    assert flops["unet_rows"] == 2 * batch and flops["adapter"] > 0 and flops["vae_decode"] > 0
+    row = next(r for r in result["sampling"] if r["batch"] == batch and r["variant"] == "SDPA")
+    expected = (row["images"] // batch) * (steps * flops["unet_call"] + flops["adapter"])
+    assert row["model_flops"] == expected
+    assert row["mfu"] == pytest.approx(mfu(expected, row["seconds"], result["matmul"]["flops_per_s"]))
+
+
+def test_cpu_preset_table_and_json_carry_the_ratios(tmp_path, monkeypatch):
+    import bench.perf.scoring
+
+    # The cached smoke rerun is the bench pipeline (tested in test_bench_run); here only its place in the report.
+    monkeypatch.setattr(bench.perf.scoring, "cached_rerun",
+                        lambda suite: {"suite": suite, "first_s": 10.0, "rerun_s": 1.0, "rerun_fraction": 0.1, "speedup": 10.0})
+    result, table = run_perf(PerfOptions(preset="cpu", quick=True, out=tmp_path / "cpu.json"))
+    assert json.loads((tmp_path / "cpu.json").read_text())["ratios"] == result["ratios"]
+    for name in ("fp32, batch 1", "fp32, batch 2", "bf16 autocast, batch 2"):
+        assert set(result["ratios"][name]) == {"vs_per_image", "vs_same_batch"}
+    assert {row["precision"] for row in result["sampling"]} == {"fp32", "bf16 autocast"}
+    assert any("random weights" in row["metric"] and "CLIP" in row["metric"] for row in result["scoring"])
+    assert all(row["images_per_s"] > 0 for row in result["scoring"])
+    assert result["training"]["steps_per_s"] > 0 and result["training"]["peak_memory_mb"] > 0
+    assert set(result["goals"]) == {"sampler_vs_per_image_loop", "sampler_vs_same_batch"}
+    assert "ours ÷ it" in table and "one image a call" in table and "fully cached rerun 1.0 s" in table
+
+
+def test_cli_refuses_an_unknown_preset():
+    from cli import app
+
+    outcome = CliRunner().invoke(app, ["perf", "--preset", "tpu"])
+    assert outcome.exit_code == 2 and "unknown preset 'tpu'" in outcome.output

@@ -1,0 +1,104 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from localctrl.data.manifest import read_manifest
+from localctrl.data.prepare import prepare_dataset, split_of, stable_id
+
+
+@pytest.fixture
+def source(tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, (w, h) in {"a.png": (80, 48), "b.jpg": (40, 40), "sub/c.png": (33, 90)}.items():
+        array = (rng.random((h, w, 3)) * 255).astype(np.uint8)
+        array[h // 4 : h // 2, w // 4 : w // 2] = 255
+        Image.fromarray(array).save(folder / name)
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    captions = tmp_path / "captions.csv"
+    captions.write_text("file,caption\na.png,a photo\nb.jpg,another\nsub/c.png,tall one\nbroken.png,bad\nmissing.png,gone\n")
+    return folder, captions
+
+
+def test_prepare_writes_a_manifest_dataset_and_reports_bad_images(source, tmp_path):
+    folder, captions = source
+    report = prepare_dataset(folder, captions, tmp_path / "out", size=32, conditions=("canny", "colour-grid"))
+    assert report.written == 3 and report.reused == 0
+    assert sorted(file_name(s["file"]) for s in report.skipped) == ["broken.png", "missing.png"]
+    items = read_manifest(tmp_path / "out")
+    assert len(items) == 3 and {item.caption for item in items} == {"a photo", "another", "tall one"}
+    for item in items:
+        image = np.asarray(Image.open(item.image))
+        assert image.shape == (32, 32, 3)
+        expected = cv2.Canny(image, 100, 200)
+        assert np.array_equal(np.asarray(Image.open(item.conditions["canny"])), expected)
+    assert json.loads((tmp_path / "out" / "prepare-report.json").read_text())["written"] == 3
+
+
+def file_name(path: str) -> str:
+    return path.split("/")[-1]
+
+
+def test_a_rerun_reuses_finished_items_and_keeps_ids_and_splits(source, tmp_path):
+    folder, captions = source
+    prepare_dataset(folder, captions, tmp_path / "out", size=32)
+    first = (tmp_path / "out" / "manifest.jsonl").read_bytes()
+    again = prepare_dataset(folder, captions, tmp_path / "out", size=32)
+    assert again.written == 0 and again.reused == 3
+    assert (tmp_path / "out" / "manifest.jsonl").read_bytes() == first
+
+
+def test_ids_and_splits_are_stable_and_seeded():
+    assert stable_id("sub/c.png") == stable_id("sub/c.png") != stable_id("sub/d.png")
+    splits = [split_of(f"item-{k}", 0, (0.8, 0.1, 0.1)) for k in range(2000)]
+    assert 0.75 < splits.count("train") / 2000 < 0.85 and splits.count("test") > 100
+    assert splits != [split_of(f"item-{k}", 1, (0.8, 0.1, 0.1)) for k in range(2000)]
+
+
+def test_coco_captions_json_takes_each_images_first_caption(source, tmp_path):
+    folder, _ = source
+    coco = tmp_path / "captions_val2017.json"
+    coco.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "b.jpg"}],
+                                "annotations": [{"id": 9, "image_id": 1, "caption": "later"}, {"id": 3, "image_id": 1, "caption": " first "},
+                                                {"id": 5, "image_id": 2, "caption": "bee"}]}))
+    prepare_dataset(folder, coco, tmp_path / "out", size=16)
+    assert {item.caption for item in read_manifest(tmp_path / "out")} == {"first", "bee"}
+
+
+def test_captions_beside_the_images_as_img2dataset_writes_them(source, tmp_path):
+    folder, _ = source
+    (folder / "a.txt").write_text("from a sidecar\n")
+    (folder / "sub" / "c.txt").write_text("another sidecar")
+    report = prepare_dataset(folder, None, tmp_path / "out", size=16)
+    assert report.written == 2
+    assert sorted(item.caption for item in read_manifest(tmp_path / "out")) == ["another sidecar", "from a sidecar"]
+
+
+def test_a_hugging_face_dataset_on_disk_is_prepared_and_its_corrupt_rows_reported(tmp_path):
+    import datasets
+
+    images = [Image.fromarray(np.full((20, 30, 3), value, np.uint8)) for value in (10, 200)]
+    rows = {"image": [*images, None], "captions": [["one", "uno"], ["two"], ["broken"]], "image_id": [42, 7, 3]}
+    table = datasets.Dataset.from_dict(rows, features=datasets.Features({"image": datasets.Image(),
+                                                                        "captions": datasets.Sequence(datasets.Value("string")),
+                                                                        "image_id": datasets.Value("int64")}))
+    corrupt = {"bytes": b"\x89PNG not really", "path": None}
+    table = table.cast_column("image", datasets.Image(decode=False)).map(lambda row, i: {"image": row["image"] if i < 2 else corrupt},
+                                                                        with_indices=True)
+    datasets.DatasetDict({"validation": table, "train": table}).save_to_disk(tmp_path / "hf")
+    from localctrl.data.sources import hf_dataset_items
+
+    with pytest.raises(ValueError, match="splits validation, train: choose one"):
+        hf_dataset_items(tmp_path / "hf", caption_column="captions")
+    with pytest.raises(ValueError, match="no column 'caption'; columns are image, captions, image_id"):
+        hf_dataset_items(tmp_path / "hf", split="validation")
+    items = hf_dataset_items(tmp_path / "hf", caption_column="captions", split="validation", id_column="image_id")
+    report = prepare_dataset(items, None, tmp_path / "out", size=16)
+    assert report.written == 2 and [s["file"] for s in report.skipped] == [f"{tmp_path / 'hf'} [validation/3]"]
+    manifest = {item.caption: item for item in read_manifest(tmp_path / "out")}
+    assert set(manifest) == {"one", "two"}
+    assert np.asarray(Image.open(manifest["two"].image)).tolist() == np.full((16, 16, 3), 200, np.uint8).tolist()
