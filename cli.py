@@ -1,17 +1,208 @@
-"""The `localctrl` command line: thin commands that parse options and call localctrl / bench / reports."""
+"""The `localctrl` command line: thin commands that parse options and call localctrl / bench / reports.
+
+Every error a user can mend (localctrl.errors.LocalctrlError) ends in `Commands.invoke`: one red line, exit code 2,
+no traceback. Choices are the Literal types of localctrl.config, so `--help` lists them. Heavy imports (torch,
+diffusers, mlflow) happen inside the commands that need them, so `--help` and argument errors are quick.
+"""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
-app = typer.Typer(help="Local control of text-to-image diffusion: train masked T2I-Adapters, benchmark, report.", no_args_is_help=True)
-console = Console()
+from localctrl.config import AdapterKind, CiFormat, PerfPrecision, PerfPreset, Precision, Scheduler
+from localctrl.errors import InputError, LocalctrlError
+
+console = Console(highlight=False)  # notes and paths name things like lpips[alexnet]: no markup guessing
+errors = Console(stderr=True, highlight=False, soft_wrap=True)  # an error is one line, never wrapped into several
+
+
+class Commands(TyperGroup):
+    """The one error handler of every command."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LocalctrlError as error:
+            errors.print(f"[red]{escape(str(error))}[/red]")
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(cls=Commands, no_args_is_help=True,
+                  help="Local control of text-to-image diffusion: train masked T2I-Adapters, benchmark, report.")
+data_app = typer.Typer(help="Write datasets in the manifest format.", no_args_is_help=True)
+world_app = typer.Typer(help="The shapes world's shipped models: build them, check them.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(world_app, name="world")
+
+Seed = Annotated[int, typer.Option(help="Seed (the same seed and arguments give the same result).")]
+Threads = Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default).")]
+Processes = Annotated[int, typer.Option(min=1, help="Processes (GPUs, or gloo CPU processes without CUDA), via accelerate launch.")]
+
+
+def set_threads(threads: int) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+# --- running on several processes ----------------------------------------------------------------------------------
+
+def without_option(arguments: list[str], option: str) -> list[str]:
+    """Command-line arguments minus `option VALUE` / `option=VALUE` (to relaunch a command on several processes)."""
+    kept, skip = [], False
+    for argument in arguments:
+        if skip:
+            skip = False
+        elif argument == option:
+            skip = True
+        elif not argument.startswith(f"{option}="):
+            kept.append(argument)
+    return kept
+
+
+def relaunch(num_processes: int) -> None:
+    """Rerun this very command under `accelerate launch` on N processes (DDP over GPUs, or gloo CPU processes without
+    CUDA) and exit with its code; a launched process (LOCAL_RANK set) returns and does its share."""
+    if num_processes <= 1 or "LOCAL_RANK" in os.environ:
+        return
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    raise typer.Exit(subprocess.call([*launch, "-m", "cli", *without_option(sys.argv[1:], "--num-processes")]))
+
+
+def is_helper_process() -> bool:
+    """A launched process other than the main one: the main one reports."""
+    return os.environ.get("LOCAL_RANK", "0") != "0"
+
+
+# --- the method: train, sample ---------------------------------------------------------------------------------------
+
+@app.command()
+def train(
+    config: Annotated[Path | None, typer.Option("--config", help="YAML training config (see localctrl/config.py).")] = None,
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: --set z0.weight=1e-2 (repeatable).")] = None,
+    fresh: Annotated[bool, typer.Option(help="Ignore an existing checkpoint in the output folder instead of resuming.")] = False,
+    num_processes: Processes = 1,
+) -> None:
+    """Train a local adapter (masked features + z0 edge loss) on a frozen base; resumes from --set out=DIR."""
+    from localctrl.config import load_train_config
+
+    settings = load_train_config(config, overrides or [])  # a bad config fails here, before any process starts
+    relaunch(num_processes)
+    from localctrl.train import train as run_training
+
+    result = run_training(settings, resume=not fresh)
+    if result.run_id is None:  # a non-main DDP process: the main one reports
+        return
+    console.print(f"Trained {result.steps} steps; best validation in-mask edge F1 {result.best_metric:.3f}")
+    console.print(f"Adapters: {result.best_adapter.resolve()} (best), {result.last_adapter.resolve()} (last); MLflow run {result.run_id}")
+
+
+@app.command()
+def sample(
+    prompts: Annotated[list[str], typer.Option("--prompt", help="Prompt (repeatable: one image per prompt and seed).")],
+    base: Annotated[str, typer.Option(help="Base stack: shapes-base, tiny, a pipeline folder or a cached hub id.")] = "shapes-base",
+    adapter: Annotated[Path | None, typer.Option(help="Adapter folder (from localctrl train); none: text only.")] = None,
+    conditions: Annotated[list[Path] | None, typer.Option("--condition", help="Condition image (one, or one per prompt).")] = None,
+    masks: Annotated[list[str] | None, typer.Option("--mask", help="none | full | box:x0,y0,x1,y1 | mask.png (one, or one per prompt).")] = None,
+    scale: Annotated[float, typer.Option(help="Adapter conditioning scale.")] = 1.0,
+    conditioning_factor: Annotated[float, typer.Option(min=0, max=1, help="Fraction of the first steps that get the control.")] = 1.0,
+    scheduler: Annotated[Scheduler, typer.Option(help="Sampling scheduler.")] = "ddim",
+    steps: Annotated[int, typer.Option(min=1)] = 30,
+    guidance: Annotated[float, typer.Option()] = 7.5,
+    seed: Annotated[int, typer.Option(help="Image k uses seed + k.")] = 0,
+    images_per_prompt: Annotated[int, typer.Option(min=1)] = 1,
+    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    precision: Annotated[Precision, typer.Option(help="Autocast dtype of the frozen modules (fp32: exact).")] = "fp32",
+    out: Annotated[Path, typer.Option(help="Folder for the PNGs and grid.png.")] = Path("localctrl-runs/samples"),
+) -> None:
+    """Sample images with local control: PNGs plus a grid with each mask outlined."""
+    import torch
+
+    from localctrl.common.files import write_png
+    from localctrl.common.grids import save_captioned_grid
+    from localctrl.config import SamplerSettings
+    from localctrl.data.sample_inputs import broadcast, load_condition, parse_mask
+    from localctrl.local_adapter import LocalAdapter
+    from localctrl.models.stacks import load_stack
+    from localctrl.sampling import Request, to_uint8
+    from localctrl.sampling import sample as generate
+
+    if conditions and adapter is None:
+        raise InputError("--condition needs --adapter")
+    stack = load_stack(base)
+    local = LocalAdapter.from_pretrained(adapter) if adapter else None
+    if local is not None:
+        stack.check_adapter(local.adapter)
+    size = stack.image_size
+    condition_list = broadcast(conditions or [], len(prompts), "--condition")
+    mask_list = broadcast(masks or [], len(prompts), "--mask")
+    requests = []
+    for prompt, condition, mask in zip(prompts, condition_list, mask_list):
+        tensor = load_condition(condition, local.adapter.config.in_channels, size) if condition else None
+        region = parse_mask(mask or "none", size)
+        for _ in range(images_per_prompt):
+            requests.append(Request(prompt, seed + len(requests), tensor, region))
+    settings = SamplerSettings(scheduler=scheduler, steps=steps, guidance=guidance, scale=scale, conditioning_factor=conditioning_factor,
+                               batch_size=batch_size, precision=precision)
+    images = to_uint8(generate(stack, requests, local, settings))
+    for k, image in enumerate(images):
+        write_png(out / f"{k:05d}.png", image.permute(1, 2, 0).numpy())
+    shown = torch.stack([r.mask if r.mask is not None else torch.zeros(1, size, size) for r in requests])
+    grid = save_captioned_grid(images, [r.prompt for r in requests], out / "grid.png", masks=shown)
+    console.print(f"Wrote {len(images)} images to {out.resolve()} (grid: {grid.resolve()})")
+
+
+# --- measuring and presenting: bench, report, perf -------------------------------------------------------------------
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise InputError(f"--shard '{text}': expected i/n with 0 <= i < n, e.g. 0/4")
+    return int(index), int(count)
+
+
+@app.command()
+def bench(
+    suite: Annotated[str, typer.Option(help="Shipped suite name (smoke, shapes-quick, shapes, paper-canny-sd15) or a suite .yaml.")],
+    limit: Annotated[int | None, typer.Option(min=1, help="Use only the first N items.")] = None,
+    methods: Annotated[list[str] | None, typer.Option("--methods", help="Only these methods (repeatable); the reference method stays.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the plan (to train / to generate / cached / unavailable) and stop.")] = False,
+    shard: Annotated[str | None, typer.Option(help="i/n: generate only shard i of n (job arrays); score with a run without --shard.")] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N")] = "cpu",
+    out: Annotated[Path | None, typer.Option(help="Output folder (default localctrl-runs/bench/<suite>).")] = None,
+    base: Annotated[str | None, typer.Option(help="Override the suite's base; 'tiny' = mechanics mode (random stand-ins, named so).")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Images per sampler call (default: the suite's).")] = None,
+    num_processes: Processes = 1,
+    cache: Annotated[Path, typer.Option(help="Where adapters trained for suites are kept (shared by suites).")] = Path("localctrl-runs/bench-cache"),
+) -> None:
+    """Run a benchmark suite: train what it needs, generate, detect, score, log to MLflow (every stage cached)."""
+    shard_index = parse_shard(shard)
+    relaunch(num_processes)
+    from bench.run import BenchOptions, run_bench
+
+    options = BenchOptions(limit=limit, methods=methods, dry_run=dry_run, shard=shard_index, device=device, out=out, base=base,
+                           batch_size=batch_size, cache=cache)
+    result = run_bench(suite, options, console=Console(stderr=True))
+    if is_helper_process():
+        return
+    if result.results:
+        from reports.summary import summary_table
+
+        typer.echo(summary_table(result))
+    console.print(f"images, scores and grids → {result.out.resolve()}" + (f"; MLflow run {result.run_id}" if result.run_id else ""))
+
 
 @app.command(context_settings={"allow_extra_args": True})  # extra args: the rest of `--compare ID ID ...`
 def report(
@@ -21,38 +212,60 @@ def report(
     compare: Annotated[list[str] | None, typer.Option(help="Runs side by side: --compare ID ID ... (or repeated, or ID,ID).")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder to write (default localctrl-runs/report/<suite>).")] = None,
     reference: Annotated[str | None, typer.Option(help="Method paired comparisons are against (default: the suite's z0 method).")] = None,
-    ci: Annotated[str, typer.Option(help="pm: mean ± CI half-width | interval: mean \\[lo, hi] (the CSV has both bounds).")] = "pm",
+    ci: Annotated[CiFormat, typer.Option(help="pm: mean ± CI half-width | interval: mean \\[lo, hi] (the CSV has both bounds).")] = "pm",
     metrics: Annotated[list[str] | None, typer.Option("--metric", help="Main-table column, e.g. edge_f1_in (repeatable).")] = None,
     paired: Annotated[bool, typer.Option(help="Paired-bootstrap comparisons with the reference (daggers in the table).")] = True,
     figures: Annotated[bool, typer.Option(help="Draw the figures (PNG and PDF).")] = True,
     log: Annotated[bool, typer.Option(help="Also log the report as artifacts (report/) of the parent run(s).")] = True,
 ) -> None:
     """Paper tables (Markdown, LaTeX, CSV) and figures from bench runs in MLflow, logged with the parent run."""
-    from rich.markup import escape
-
     from reports.build import ReportOptions, build_report, resolve_run_ids
-    from reports.runs import ReportError
 
-    try:
-        if ctx.args and not compare:
-            raise ReportError(f"unexpected arguments {' '.join(ctx.args)} (several run ids go after --compare)")
-        ids = resolve_run_ids(suite_run, suite, [*compare, *ctx.args] if compare else None)
-        options = ReportOptions(out=out, reference=reference, ci=ci, metrics=metrics, paired=paired, figures=figures, log=log)
-        result = build_report(ids, options)
-    except ReportError as error:
-        console.print(f"[red]{escape(str(error))}[/red]")
-        raise typer.Exit(2) from None
+    if ctx.args and not compare:
+        raise InputError(f"unexpected arguments {' '.join(ctx.args)} (several run ids go after --compare)")
+    ids = resolve_run_ids(suite_run, suite, [*compare, *ctx.args] if compare else None)
+    options = ReportOptions(out=out, reference=reference, ci=ci, metrics=metrics, paired=paired, figures=figures, log=log)
+    result = build_report(ids, options)
     typer.echo(result.markdown)
     for note in result.notes:
-        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)  # notes name lpips[alexnet] etc.
-    console.print(f"{len(result.files)} files (tables, figures, report.md) → {result.out.resolve()}", highlight=False)
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
+    console.print(f"{len(result.files)} files (tables, figures, report.md) → {result.out.resolve()}")
     for logged in result.logged:
-        console.print(f"logged as MLflow artifacts: runs:/{logged}", highlight=False)
+        console.print(f"logged as MLflow artifacts: runs:/{logged}")
 
 
-data_app = typer.Typer(help="Write datasets in the manifest format.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
+@app.command()
+def perf(
+    preset: Annotated[PerfPreset, typer.Option(help="cpu: tiny stack, CPU numbers | gpu: the prepared GPU check (sd15-random, 512²).")] = "cpu",
+    out: Annotated[Path | None, typer.Option(help="JSON to write (default localctrl-runs/perf/<preset>.json).")] = None,
+    base: Annotated[str | None, typer.Option(help="Stack (default: tiny for cpu, sd15-random for gpu).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda | cuda:N (default: the preset's).")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Sampler steps (default 20 cpu, 30 gpu).")] = None,
+    batches: Annotated[str | None, typer.Option(help="Comma-separated batch sizes (default 16 cpu; 1,8,16,32 gpu).")] = None,
+    images: Annotated[int | None, typer.Option(min=1, help="At least this many images per sampling measurement.")] = None,
+    train_steps: Annotated[int | None, typer.Option(min=1, help="Timed training steps.")] = None,
+    precision: Annotated[PerfPrecision, typer.Option(help="gpu: the same precision for both samplers.")] = "bf16-weights",
+    compile: Annotated[bool, typer.Option("--compile", help="gpu: also time our sampler with a torch.compile'd UNet.")] = False,
+    budget_s: Annotated[float | None, typer.Option(help="gpu: skip measurements not started after this many seconds (default 360).")] = None,
+    rerun: Annotated[bool, typer.Option(help="cpu: measure a fully cached rerun of the smoke suite.")] = True,
+    quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes: runs the preset's code path in seconds (tests).")] = False,
+) -> None:
+    """Throughput side by side: sampler vs diffusers, metrics, cached rerun, training; a table with ratios and a JSON."""
+    from bench.perf.presets import PerfOptions, run_perf
 
+    try:
+        sizes = tuple(int(b) for b in batches.split(",")) if batches else None
+    except ValueError:
+        raise InputError(f"--batches '{batches}': expected comma-separated whole numbers, e.g. 1,8,16") from None
+    options = PerfOptions(preset=preset, out=out, base=base, device=device, steps=steps, batches=sizes, images=images,
+                          train_steps=train_steps, precision=precision, compile=compile, budget_s=budget_s,
+                          rerun_suite="smoke" if rerun else None, quick=quick)
+    result, table = run_perf(options)
+    typer.echo(f"JSON → {Path(result['options']['out']).resolve()}")
+    typer.echo(table)  # last: the end of a log shows it
+
+
+# --- data ------------------------------------------------------------------------------------------------------------
 
 @data_app.command("shapes")
 def data_shapes(
@@ -65,62 +278,81 @@ def data_shapes(
     workers: Annotated[int, typer.Option(min=1, help="Processes rendering in parallel.")] = 2,
 ) -> None:
     """Render the shapes world: images, captions, edges, segmentation, instances, depth and object masks."""
+    from collections import Counter
+
     from localctrl.data.manifest import read_manifest
     from localctrl.shapes.dataset import write_shapes_dataset
     from localctrl.shapes.scene import WorldConfig
 
     config = WorldConfig(size=size, object_count_probs=WorldConfig.count_probs(max_objects), allow_overlap=overlap)
     folder = write_shapes_dataset(out, n=n, seed=seed, config=config, workers=workers)
-    splits = {}
-    for item in read_manifest(folder, check_files=False):
-        splits[item.split] = splits.get(item.split, 0) + 1
+    splits = Counter(item.split for item in read_manifest(folder, check_files=False))
     console.print(f"Wrote {n} items ({', '.join(f'{k}: {v}' for k, v in sorted(splits.items()))}) to {folder.resolve()}")
 
 
-world_app = typer.Typer(help="The shapes world's shipped models: build them, check them.", no_args_is_help=True)
-app.add_typer(world_app, name="world")
+@data_app.command("prepare")
+def data_prepare(
+    out: Annotated[Path, typer.Option(help="Dataset folder to write (manifest.jsonl + PNGs).")],
+    images: Annotated[Path | None, typer.Option(help="Folder of source images.")] = None,
+    captions: Annotated[Path | None, typer.Option(help="CSV/JSONL (file, caption) or COCO captions JSON; none: <stem>.txt beside each image.")] = None,
+    hf_dataset: Annotated[Path | None, typer.Option(help="A Hugging Face dataset saved with save_to_disk (instead of --images).")] = None,
+    hf_split: Annotated[str | None, typer.Option(help="Split of --hf-dataset (needed when it has several).")] = None,
+    image_column: Annotated[str, typer.Option(help="Image column of --hf-dataset.")] = "image",
+    caption_column: Annotated[str, typer.Option(help="Caption column of --hf-dataset (a list: its first caption).")] = "caption",
+    id_column: Annotated[str | None, typer.Option(help="Column with stable ids in --hf-dataset (default: the row number).")] = None,
+    size: Annotated[int, typer.Option(min=32, help="Training size: shorter side resized (Lanczos), centre crop.")] = 512,
+    conditions: Annotated[list[str] | None, typer.Option("--condition", help="canny (OpenCV 100/200) | colour-grid (repeatable).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
+) -> None:
+    """Prepare real images + captions as a manifest dataset (resumable; unreadable images reported and skipped)."""
+    from localctrl.data.prepare import REPORT, prepare_dataset
+    from localctrl.data.sources import hf_dataset_items
 
+    if (images is None) == (hf_dataset is None):
+        raise InputError("give exactly one of --images (with --captions) or --hf-dataset")
+    source = images or hf_dataset_items(hf_dataset, image_column, caption_column, hf_split, id_column)
+    report = prepare_dataset(source, captions, out, size=size, conditions=tuple(conditions or ["canny"]), seed=seed)
+    console.print(f"{report.written} written, {report.reused} already there, {len(report.skipped)} skipped → {out.resolve()}")
+    if report.skipped:
+        console.print(f"[yellow]Skipped images are listed in {(out / REPORT).resolve()}[/yellow]")
+
+
+# --- the shapes world's models -----------------------------------------------------------------------------------------
 
 @world_app.command("pretrain")
 def world_pretrain(
-    out: Annotated[Path, typer.Option("--out", help="Folder for checkpoints and the exported shapes-base pipeline.")] = Path("localctrl-runs/shapes-base-build"),
-    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    out: Annotated[Path, typer.Option(help="Folder for checkpoints and the exported shapes-base pipeline.")] = Path("localctrl-runs/shapes-base-build"),
+    seed: Seed = 0,
     vae_steps: Annotated[int, typer.Option(help="VAE training steps.")] = 1500,
     unet_steps: Annotated[int, typer.Option(help="UNet + text encoder training steps.")] = 6000,
     train_items: Annotated[int, typer.Option(help="Train-split scenes rendered for training.")] = 40_000,
-    threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default).")] = 0,
+    threads: Threads = 0,
 ) -> None:
     """Train shapes-base from scratch (seeded, MLflow-tracked); run again on the same --out to resume."""
-    import torch
-
     from localctrl.shapes.pretrain import PretrainConfig, pretrain
 
-    if threads:
-        torch.set_num_threads(threads)
-    config = PretrainConfig(seed=seed, vae_steps=vae_steps, unet_steps=unet_steps, train_items=train_items)
-    folder = pretrain(out, config)
+    set_threads(threads)
+    folder = pretrain(out, PretrainConfig(seed=seed, vae_steps=vae_steps, unet_steps=unet_steps, train_items=train_items))
     console.print(f"shapes-base written to {folder.resolve()} (checkpoints in {(out / 'checkpoints').resolve()})")
 
 
 @world_app.command("train-net")
 def world_train_net(
-    out: Annotated[Path, typer.Option("--out", help="Folder to write shapes-net to (safetensors + config.json).")] = Path("localctrl-runs/shapes-net"),
+    out: Annotated[Path, typer.Option(help="Folder to write shapes-net to (safetensors + config.json).")] = Path("localctrl-runs/shapes-net"),
     base: Annotated[str, typer.Option(help="Stack whose VAE reconstructions shapes-net also learns from.")] = "shapes-base",
     steps: Annotated[int, typer.Option(help="Training steps.")] = 1500,
-    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    seed: Seed = 0,
     pool: Annotated[int, typer.Option(help="VAE reconstructions precomputed for training.")] = 8192,
-    threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default).")] = 0,
+    threads: Threads = 0,
 ) -> None:
     """Train shapes-net (FID-shapes features, align-shapes) on world images and their VAE reconstructions."""
     import mlflow
-    import torch
 
-    if threads:
-        torch.set_num_threads(threads)
-    from localctrl.shapes.net import save_shapes_net, train_shapes_net
-    from localctrl.models.stacks import load_stack
     from localctrl.common.tracking import start_run
+    from localctrl.models.stacks import load_stack
+    from localctrl.shapes.net import save_shapes_net, train_shapes_net
 
+    set_threads(threads)
     vae = load_stack(base).vae
     with start_run("shapes-net", run_name="shapes-net", params={"base": base, "steps": steps, "seed": seed, "pool": pool}):
         net = train_shapes_net(steps, seed=seed, vae=vae, pool_size=pool, log=lambda step, metrics: mlflow.log_metrics(metrics, step=step))
@@ -142,12 +374,12 @@ def world_check(
     import json
 
     from localctrl.common.grids import save_captioned_grid
+    from localctrl.models.stacks import SHIPPED_BASES, load_stack
+    from localctrl.models.weights import SHAPES_NET_DIR
     from localctrl.shapes.card import write_model_card
     from localctrl.shapes.check import CheckSettings
     from localctrl.shapes.check import world_check as measure
     from localctrl.shapes.net import load_shapes_net
-    from localctrl.models.shipped import SHAPES_NET_DIR
-    from localctrl.models.stacks import SHIPPED_BASES, load_stack
 
     stack = load_stack(base)
     results, images, captions = measure(stack, load_shapes_net(net or SHAPES_NET_DIR), CheckSettings(samples=samples))
@@ -176,139 +408,7 @@ def world_check(
         console.print(f"Model card: {card_path.resolve()}")
 
 
-@data_app.command("prepare")
-def data_prepare(
-    out: Annotated[Path, typer.Option(help="Dataset folder to write (manifest.jsonl + PNGs).")],
-    images: Annotated[Path | None, typer.Option(help="Folder of source images.")] = None,
-    captions: Annotated[Path | None, typer.Option(help="CSV/JSONL (file, caption) or COCO captions JSON; none: <stem>.txt beside each image.")] = None,
-    hf_dataset: Annotated[Path | None, typer.Option(help="A Hugging Face dataset saved with save_to_disk (instead of --images).")] = None,
-    hf_split: Annotated[str | None, typer.Option(help="Split of --hf-dataset (needed when it has several).")] = None,
-    image_column: Annotated[str, typer.Option(help="Image column of --hf-dataset.")] = "image",
-    caption_column: Annotated[str, typer.Option(help="Caption column of --hf-dataset (a list: its first caption).")] = "caption",
-    id_column: Annotated[str | None, typer.Option(help="Column with stable ids in --hf-dataset (default: the row number).")] = None,
-    size: Annotated[int, typer.Option(min=32, help="Training size: shorter side resized (Lanczos), centre crop.")] = 512,
-    conditions: Annotated[list[str] | None, typer.Option("--condition", help="canny | colour-grid (repeatable).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
-) -> None:
-    """Prepare real images + captions as a manifest dataset (resumable; unreadable images reported and skipped)."""
-    from localctrl.data.prepare import REPORT, prepare_dataset
-    from localctrl.data.sources import hf_dataset_items
-
-    try:
-        if (images is None) == (hf_dataset is None):
-            raise ValueError("give exactly one of --images (with --captions) or --hf-dataset")
-        source = images or hf_dataset_items(hf_dataset, image_column, caption_column, hf_split, id_column)
-        report = prepare_dataset(source, captions, out, size=size, conditions=tuple(conditions or ["canny"]), seed=seed)
-    except ValueError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
-    console.print(f"{report.written} written, {report.reused} already there, {len(report.skipped)} skipped → {out.resolve()}")
-    if report.skipped:
-        console.print(f"[yellow]Skipped images are listed in {(out / REPORT).resolve()}[/yellow]")
-
-
-def without_option(arguments: list[str], option: str) -> list[str]:
-    """Command-line arguments minus `option VALUE` / `option=VALUE` (to relaunch a command on several processes)."""
-    kept, skip = [], False
-    for argument in arguments:
-        if skip:
-            skip = False
-        elif argument == option:
-            skip = True
-        elif not argument.startswith(f"{option}="):
-            kept.append(argument)
-    return kept
-
-
-def accelerate_launch(num_processes: int, command: list[str]) -> list[str]:
-    """`accelerate launch` of a Python command on N processes: DDP over GPUs, or gloo CPU processes without CUDA."""
-    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),
-            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", *command]
-
-
-@app.command()
-def train(
-    config: Annotated[Path | None, typer.Option("--config", help="YAML training config (see localctrl/config.py).")] = None,
-    overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: --set z0.weight=1e-2 (repeatable).")] = None,
-    fresh: Annotated[bool, typer.Option(help="Ignore an existing checkpoint in the output folder instead of resuming.")] = False,
-    num_processes: Annotated[int, typer.Option(min=1, help="DDP processes (GPUs, or CPU processes with gloo), via accelerate launch.")] = 1,
-) -> None:
-    """Train a local adapter (masked features + z0 edge loss) on a frozen base; resumes from --set out=DIR."""
-    from localctrl.train import train as run_training
-    from localctrl.config import load_train_config
-
-    try:
-        settings = load_train_config(config, overrides or [])
-    except ValueError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
-    if num_processes > 1 and "LOCAL_RANK" not in os.environ:  # the launcher: each process reruns this command alone
-        arguments = [*(["--config", str(config)] if config else []), *(f"--set={o}" for o in overrides or []), *(["--fresh"] if fresh else [])]
-        raise typer.Exit(subprocess.call(accelerate_launch(num_processes, ["-m", "cli", "train", *arguments])))
-    result = run_training(settings, resume=not fresh)
-    if result.run_id is None:  # a non-main DDP process: the main one reports
-        return
-    console.print(f"Trained {result.steps} steps; best validation in-mask edge F1 {result.best_metric:.3f}")
-    console.print(f"Adapters: {result.best_adapter.resolve()} (best), {result.last_adapter.resolve()} (last); MLflow run {result.run_id}")
-
-
-@app.command()
-def sample(
-    prompts: Annotated[list[str], typer.Option("--prompt", help="Prompt (repeatable: one image per prompt and seed).")],
-    base: Annotated[str, typer.Option(help="Base stack: shapes-base, tiny, a pipeline folder or a cached hub id.")] = "shapes-base",
-    adapter: Annotated[Path | None, typer.Option(help="Adapter folder (from localctrl train); none: text only.")] = None,
-    conditions: Annotated[list[Path] | None, typer.Option("--condition", help="Condition image (one, or one per prompt).")] = None,
-    masks: Annotated[list[str] | None, typer.Option("--mask", help="none | full | box:x0,y0,x1,y1 | mask.png (one, or one per prompt).")] = None,
-    scale: Annotated[float, typer.Option(help="Adapter conditioning scale.")] = 1.0,
-    conditioning_factor: Annotated[float, typer.Option(min=0, max=1, help="Fraction of the first steps that get the control.")] = 1.0,
-    scheduler: Annotated[str, typer.Option(help="ddim | ddpm | pndm | euler | euler-a | dpm++")] = "ddim",
-    steps: Annotated[int, typer.Option(min=1)] = 30,
-    guidance: Annotated[float, typer.Option()] = 7.5,
-    seed: Annotated[int, typer.Option(help="Image k uses seed + k.")] = 0,
-    images_per_prompt: Annotated[int, typer.Option(min=1)] = 1,
-    batch_size: Annotated[int, typer.Option(min=1)] = 16,
-    precision: Annotated[str, typer.Option(help="fp32 | bf16 | fp16 autocast for the frozen modules (fp32: exact).")] = "fp32",
-    out: Annotated[Path, typer.Option(help="Folder for the PNGs and grid.png.")] = Path("localctrl-runs/samples"),
-) -> None:
-    """Sample images with local control: PNGs plus a grid with each mask outlined."""
-    import torch
-    from PIL import Image
-
-    from localctrl.common.grids import save_captioned_grid
-    from localctrl.local_adapter import LocalAdapter
-    from localctrl.data.sample_inputs import broadcast, load_condition, parse_mask
-    from localctrl.sampling import Request, SamplerSettings, to_uint8
-    from localctrl.sampling import sample as generate
-    from localctrl.models.stacks import load_stack
-
-    try:
-        stack = load_stack(base)
-        local = LocalAdapter.from_pretrained(adapter) if adapter else None
-        if local is not None:
-            stack.check_adapter(local.adapter)
-        size = stack.image_size
-        if conditions and local is None:
-            raise ValueError("--condition needs --adapter")
-        condition_list = broadcast(conditions or [], len(prompts), "--condition")
-        mask_list = broadcast(masks or [], len(prompts), "--mask")
-        requests = []
-        for index, (prompt, condition, mask) in enumerate(zip(prompts, condition_list, mask_list)):
-            tensor = load_condition(condition, local.adapter.config.in_channels, size) if condition else None
-            region = parse_mask(mask or "none", size)
-            for _ in range(images_per_prompt):
-                requests.append(Request(prompt, seed + len(requests), tensor, region))
-    except (ValueError, FileNotFoundError) as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
-    settings = SamplerSettings(scheduler, steps, guidance, scale, conditioning_factor, batch_size, precision=precision)
-    images = to_uint8(generate(stack, requests, local, settings))
-    out.mkdir(parents=True, exist_ok=True)
-    for k, image in enumerate(images):
-        Image.fromarray(image.permute(1, 2, 0).numpy()).save(out / f"{k:05d}.png")
-    shown = torch.stack([r.mask if r.mask is not None else torch.zeros(1, size, size) for r in requests])
-    grid = save_captioned_grid(images, [r.prompt for r in requests], out / "grid.png", masks=shown)
-    console.print(f"Wrote {len(images)} images to {out.resolve()} (grid: {grid.resolve()})")
-
+# --- the installation --------------------------------------------------------------------------------------------------
 
 @app.command()
 def doctor() -> None:
@@ -340,7 +440,7 @@ def doctor() -> None:
 def stack(
     base: Annotated[str, typer.Argument(help="tiny | sd15-random | a diffusers pipeline folder | a cached hub id")] = "tiny",
     seed: Annotated[int, typer.Option(help="Seed of random-weight stacks.")] = 0,
-    adapter: Annotated[str, typer.Option(help="Also build a random adapter of this kind (full | light | full_xl) and check it fits; '' for none.")] = "full",
+    adapter: Annotated[Literal[AdapterKind, "none"], typer.Option(help="Also build a random adapter of this kind and check it fits.")] = "full",
     save: Annotated[Path | None, typer.Option(help="Write the stack (and adapter) in the diffusers folder format here.")] = None,
 ) -> None:
     """Load or build a model stack, print its parts and check an adapter lines up with its UNet."""
@@ -355,7 +455,7 @@ def stack(
     table.add_row("scheduler", type(loaded.scheduler).__name__)
     console.print(table)
     built = None
-    if adapter and base in RANDOM_BASES:
+    if adapter != "none" and base in RANDOM_BASES:
         built = build_adapter(RANDOM_BASES[base], adapter, seed=seed)
         loaded.check_adapter(built)
         console.print(f"{adapter} adapter features {adapter_feature_shapes(built, loaded.image_size)} fit the UNet's down blocks.")
@@ -379,86 +479,6 @@ def ui(
         raise typer.Exit(subprocess.call(ui_command(host=host, port=port)))
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
-
-
-
-
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    index, _, count = text.partition("/")
-    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
-        raise ValueError(f"--shard '{text}': expected i/n with 0 <= i < n, e.g. 0/4")
-    return int(index), int(count)
-
-
-@app.command()
-def bench(
-    suite: Annotated[str, typer.Option(help="Shipped suite name (smoke, shapes-quick, shapes, paper-canny-sd15) or a suite .yaml.")],
-    limit: Annotated[int | None, typer.Option(min=1, help="Use only the first N items.")] = None,
-    methods: Annotated[list[str] | None, typer.Option("--methods", help="Only these methods (repeatable); the reference method stays.")] = None,
-    dry_run: Annotated[bool, typer.Option(help="Print the plan (to train / to generate / cached / unavailable) and stop.")] = False,
-    shard: Annotated[str | None, typer.Option(help="i/n: generate only shard i of n (job arrays); score with a run without --shard.")] = None,
-    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N")] = "cpu",
-    out: Annotated[Path | None, typer.Option(help="Output folder (default localctrl-runs/bench/<suite>).")] = None,
-    base: Annotated[str | None, typer.Option(help="Override the suite's base; 'tiny' = mechanics mode (random stand-ins, named so).")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Images per sampler call (default: the suite's).")] = None,
-    num_processes: Annotated[int, typer.Option(min=1, help="Processes (GPUs, or gloo CPU processes) sharing generation, via accelerate.")] = 1,
-    cache: Annotated[Path, typer.Option(help="Where adapters trained for suites are kept (shared by suites).")] = Path("localctrl-runs/bench-cache"),
-) -> None:
-    """Run a benchmark suite: train what it needs, generate, detect, score, log to MLflow (every stage cached)."""
-    if num_processes > 1 and "LOCAL_RANK" not in os.environ:  # the launcher: each process reruns this command alone
-        raise typer.Exit(subprocess.call(accelerate_launch(num_processes, ["-m", "cli", *without_option(sys.argv[1:], "--num-processes")])))
-    from bench.metrics import MetricUnavailable
-    from bench.run import BenchOptions, run_bench
-    from localctrl.models.hub import ModelNotAvailableError
-
-    try:
-        options = BenchOptions(limit=limit, methods=methods, dry_run=dry_run, shard=parse_shard(shard), device=device, out=out, base=base,
-                               batch_size=batch_size, cache=cache)
-        result = run_bench(suite, options, console=Console(stderr=True))
-    except (ValueError, MetricUnavailable, ModelNotAvailableError, FileNotFoundError) as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
-    if os.environ.get("LOCAL_RANK", "0") != "0":  # a helper process of a launched run: the main one reports
-        return
-    if result.results:
-        from reports.summary import summary_table
-
-        typer.echo(summary_table(result))
-    console.print(f"images, scores and grids → {result.out.resolve()}" + (f"; MLflow run {result.run_id}" if result.run_id else ""))
-
-
-@app.command()
-def perf(
-    preset: Annotated[str, typer.Option(help="cpu: tiny stack, CPU numbers | gpu: the prepared GPU check (sd15-random, 512²).")] = "cpu",
-    out: Annotated[Path | None, typer.Option(help="JSON to write (default localctrl-runs/perf/<preset>.json).")] = None,
-    base: Annotated[str | None, typer.Option(help="Stack (default: tiny for cpu, sd15-random for gpu).")] = None,
-    device: Annotated[str | None, typer.Option(help="cpu | cuda | cuda:N (default: the preset's).")] = None,
-    steps: Annotated[int | None, typer.Option(min=1, help="Sampler steps (default 20 cpu, 30 gpu).")] = None,
-    batches: Annotated[str | None, typer.Option(help="Comma-separated batch sizes (default 16 cpu; 1,8,16,32 gpu).")] = None,
-    images: Annotated[int | None, typer.Option(min=1, help="At least this many images per sampling measurement.")] = None,
-    train_steps: Annotated[int | None, typer.Option(min=1, help="Timed training steps.")] = None,
-    precision: Annotated[str, typer.Option(help="gpu: bf16-weights | bf16-autocast (the same for both samplers).")] = "bf16-weights",
-    compile: Annotated[bool, typer.Option("--compile", help="gpu: also time our sampler with a torch.compile'd UNet.")] = False,
-    budget_s: Annotated[float | None, typer.Option(help="gpu: skip measurements not started after this many seconds (default 360).")] = None,
-    rerun: Annotated[bool, typer.Option(help="cpu: measure a fully cached rerun of the smoke suite.")] = True,
-    quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes: runs the preset's code path in seconds (tests).")] = False,
-) -> None:
-    """Throughput side by side: sampler vs diffusers, metrics, cached rerun, training; a table with ratios and a JSON."""
-    from bench.perf.presets import PerfOptions, run_perf
-
-    try:
-        sizes = tuple(int(b) for b in batches.split(",")) if batches else None
-        options = PerfOptions(preset=preset, out=out, base=base, device=device, steps=steps, batches=sizes, images=images,
-                              train_steps=train_steps, precision=precision, compile=compile, budget_s=budget_s,
-                              rerun_suite="smoke" if rerun else None, quick=quick)
-        result, table = run_perf(options)
-    except ValueError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
-    typer.echo(f"JSON → {Path(result['options']['out']).resolve()}")
-    typer.echo(table)  # last: the end of a log shows it
 
 
 if __name__ == "__main__":

@@ -4,11 +4,9 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 import torch
-from huggingface_hub import constants
 
-from bench.pretrained import METRIC_COMPONENTS
-from localctrl.models.pretrained import MODEL_COMPONENTS, Pretrained
 from localctrl.common.tracking import tracking_uri
+from localctrl.models.weights import Pretrained, components, hub_cache
 
 PACKAGES = [
     "localctrl", "torch", "torchvision", "diffusers", "transformers", "accelerate", "safetensors", "mlflow",
@@ -41,7 +39,7 @@ def device_summary() -> str:
 
 def component_statuses() -> list[ComponentStatus]:
     statuses = []
-    for component in MODEL_COMPONENTS + METRIC_COMPONENTS:
+    for component in components():
         location = component.locate()
         statuses.append(ComponentStatus(component, str(location) if location else None))
     return statuses
@@ -52,6 +50,6 @@ def report() -> dict:
         "versions": package_versions(),
         "device": device_summary(),
         "tracking_uri": tracking_uri(),
-        "hub_cache": constants.HF_HUB_CACHE,
+        "hub_cache": hub_cache(),
         "components": component_statuses(),
     }

@@ -1,10 +1,30 @@
-"""Content hashes that key the benchmark's caches: the same inputs give the same key on any machine."""
+"""The keys of the benchmark's caches: what each cached file depends on, hashed, so that a rerun finds exactly it.
+
+A changed input changes exactly the keys of what it changes (and so regenerates only that); the same inputs give the
+same key on any machine. tests/bench/test_keys.py states, key by key, what must and must not change it.
+
+- task key (one generated image): base weights, method key, prompt, seed, sampler key, and the condition and mask
+  bytes when the method uses them;
+- method key: the control model's weights and how it is used at inference (scale, resize, mask use, ControlNet mode);
+- sampler key: the settings that change images (not the batch size);
+- training key: the resolved training config, without its output folder (names the trained-adapter folder);
+- score key: the tasks' keys, the reference method's, the items' masks and ground truth, the metric settings and
+  networks, and SCORE_VERSION;
+- FID reference key: the real images, the feature extractor and the resolution.
+"""
 
 import hashlib
 import json
 
 import torch
 from torch import nn
+
+from localctrl.config import SamplerSettings, TrainConfig
+
+SCORE_VERSION = 1  # bump when a metric's code changes what it computes: cached scores are then recomputed
+# Sampler settings in every sampler key; those added to SamplerSettings since enter a key only when set, so images
+# cached before they existed keep their keys.
+SAMPLER_KEY_FIELDS = ("scheduler", "steps", "guidance", "precision")
 
 
 def json_hash(value) -> str:
@@ -27,3 +47,54 @@ def module_hash(module: nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor_hash(tensor).encode())
     return digest.hexdigest()
+
+
+def stack_key(stack) -> str:
+    """The base's identity: its weights, not its name (a retrained shapes-base regenerates)."""
+    return json_hash([module_hash(stack.unet), module_hash(stack.vae), module_hash(stack.text_encoder), stack.image_size])
+
+
+def sampler_key(settings: SamplerSettings) -> dict:
+    """Sampler settings that change images; the batch size does not (beyond float rounding: see the sampler's tests)."""
+    values, defaults = settings.model_dump(exclude={"batch_size"}), SamplerSettings().model_dump()
+    return {name: value for name, value in values.items() if name in SAMPLER_KEY_FIELDS or value != defaults[name]}
+
+
+def method_key(kind: str, mask_at_inference: bool, scale: float, resize: str | None, weights: str | None,
+               controlnet_mode: str | None) -> str:
+    """A method's identity for its images: `weights` is the control model's module_hash (None for text only)."""
+    return json_hash({"kind": kind, "mask_at_inference": mask_at_inference, "scale": scale, "resize": resize, "weights": weights,
+                      "controlnet_mode": controlnet_mode})
+
+
+def task_key(base: str, method: str, prompt: str, seed: int, sampler: dict, condition: str | None, mask: str | None) -> str:
+    """One image's key; `condition` and `mask` are tensor hashes, None where the method does not use them."""
+    return json_hash({"base": base, "method": method, "prompt": prompt, "seed": seed, "sampler": sampler, "condition": condition,
+                      "mask": mask})
+
+
+def training_key(config: TrainConfig) -> str:
+    """The trained adapter's folder name: every training setting but where it is written."""
+    return json_hash(config.model_dump(mode="json", exclude={"out"}))[:16]
+
+
+def items_key(ids: list[str], masks: torch.Tensor, reference_edges: torch.Tensor, semantic: torch.Tensor | None) -> str:
+    """What scores depend on in the items besides the images: ids, evaluation masks and ground truth."""
+    semantic_key = tensor_hash(semantic) if semantic is not None else None
+    return json_hash([ids, tensor_hash(masks), tensor_hash(reference_edges), semantic_key])
+
+
+def score_key(method: str, tasks: list[str], reference: list[str], metrics: dict, items: str, fid_reference: str | None,
+              networks: list[str | None]) -> str:
+    """A method's scores: its images (task keys), the reference method's, the items, the metric settings and networks."""
+    return json_hash({"method": method, "tasks": tasks, "reference": reference, "metrics": metrics, "items": items,
+                      "fid_reference": fid_reference, "networks": networks, "version": SCORE_VERSION})[:16]
+
+
+def fid_reference_key(images: torch.Tensor, features: str, size: int) -> str:
+    return json_hash({"images": tensor_hash(images), "features": features, "size": size})[:16]
+
+
+def bench_key(suite: dict, limit: int | None, item_ids: list[str]) -> str:
+    """The suite invocation's MLflow parent run: the resolved suite, --limit and the items."""
+    return json_hash({"suite": suite, "limit": limit, "items": item_ids})

@@ -8,16 +8,15 @@ and missing folders; existing local folders are kept and must fit the tiny base)
 
 from pathlib import Path
 
-from bench.metrics import MetricUnavailable
-from bench.metrics.weights import require
 from bench.metrics.networks import WEIGHTS
-from bench.suite_schema import Suite
+from bench.suite import Suite
 from localctrl.data.manifest import MANIFEST
-from localctrl.models.hub import ModelNotAvailableError, resolve_pretrained
+from localctrl.errors import LocalctrlError
 from localctrl.models.stacks import RANDOM_BASES, SHIPPED_BASES
+from localctrl.models.weights import MetricUnavailable, ModelNotAvailableError, require, resolve_pretrained
 
 
-class MissingRequirements(ValueError):
+class MissingRequirements(LocalctrlError):
     def __init__(self, suite: str, missing: list[str]):
         self.missing = missing
         super().__init__(f"suite '{suite}' cannot run here; missing:\n" + "\n".join(f"  - {line}" for line in missing) +

@@ -1,4 +1,5 @@
-"""`localctrl bench`: plan → (train) → generate → detect → score → log, each stage cached and resumable.
+"""`localctrl bench`: the pipeline top to bottom, plan → (train) → generate → detect → score → log (bench/stages/),
+each stage cached (bench.keys) and resumable.
 
 Everything that can fail on bad input — the suite file, the base stack, the data (missing files, mask sizes), the
 metric weights, the methods' adapters and conditions — is checked before the first image is generated.
@@ -15,25 +16,27 @@ from accelerate.utils import gather_object
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from bench.keys import bench_key, fid_reference_key, json_hash, stack_key
+from bench.metrics.networks import load_scorers
+from bench.requirements import MissingRequirements, mechanics_suite, missing_requirements
 from bench.stages.detect import detect
-from bench.keys import json_hash, module_hash, tensor_hash
-from bench.stages.generate import generate, read_png_uint8
+from bench.stages.generate import generate
 from bench.stages.items import example_set, load_items
-from bench.stages.methods import needs_training, resolve_method, train_method
 from bench.stages.log import log_suite
+from bench.stages.methods import resolve_method
 from bench.stages.plan import Task, chunks, plan_tasks, shard_of
 from bench.stages.qualitative import write_qualitative
-from bench.requirements import MissingRequirements, mechanics_suite, missing_requirements
 from bench.stages.score import score_method
-from bench.metrics.networks import load_scorers
-from bench.suite_schema import Suite
-from bench.suites import SuiteError, load_suite, suite_file
+from bench.stages.train import needs_training, train_method
+from bench.suite import Suite, SuiteError, load_suite, suite_file
+from localctrl.common.files import atomic, read_rgb
 from localctrl.common.grids import save_captioned_grid
+from localctrl.config import Section
+from localctrl.errors import InputError
 from localctrl.models.stacks import load_stack
 
 
-@dataclass
-class BenchOptions:
+class BenchOptions(Section):
     limit: int | None = None
     methods: list[str] | None = None
     dry_run: bool = False
@@ -78,11 +81,11 @@ def reference_features(suite: Suite, scorers, image_size: int, out: Path) -> tup
         return None, None
     examples = example_set(suite, image_size, suite.metrics.fid.reference_items)
     images = torch.stack([torch.from_numpy(examples.example(k).image.copy()).permute(2, 0, 1) for k in range(len(examples))])
-    key = json_hash({"images": tensor_hash(images), "features": scorers.fid_name, "size": image_size})[:16]
+    key = fid_reference_key(images, scorers.fid_name, image_size)
     path = out / "cache" / f"fid-reference-{key}.npy"
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, scorers.fid(images))
+        with atomic(path) as temporary, open(temporary, "wb") as stream:
+            np.save(stream, scorers.fid(images))
     return np.load(path), key
 
 
@@ -91,11 +94,6 @@ def launched_processes() -> PartialState | None:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
     return PartialState(cpu=not torch.cuda.is_available())
-
-
-def stack_key(stack) -> str:
-    """The base's identity for cache keys: its weights, not its name (a retrained shapes-base regenerates)."""
-    return json_hash([module_hash(stack.unet), module_hash(stack.vae), module_hash(stack.text_encoder), stack.image_size])
 
 
 def progress_bar(console: Console) -> Progress:
@@ -134,7 +132,7 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
 
     processes = launched_processes()
     if processes and options.shard is not None:
-        raise ValueError("--shard splits work across independent jobs; under accelerate launch the processes split it already")
+        raise InputError("--shard splits work across independent jobs; under accelerate launch the processes split it already")
     with progress_bar(console) as progress:
         for name, config in to_train.items():
             progress.console.print(f"training adapter for method '{name}' → {config.out}")
@@ -183,8 +181,8 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
     result = BenchResult(suite, out, counts, results)
     if options.log:
         names = {"fid.features": scorers.fid_name or "off", "clip": scorers.clip_name or "off", "lpips": scorers.lpips_name or "off"}
-        bench_key = json_hash({"suite": suite.model_dump(mode="json"), "limit": options.limit, "items": items.ids})
-        result.run_id = log_suite(suite, bench_key, counts, methods, results, tables, grids, names, str(suite_file(name_or_path)),
+        key = bench_key(suite.model_dump(mode="json"), options.limit, items.ids)
+        result.run_id = log_suite(suite, key, counts, methods, results, tables, grids, names, str(suite_file(name_or_path)),
                                   scorers.notes, qualitative)
     return result
 
@@ -195,5 +193,5 @@ def method_grid(tasks: list[Task], items, folder: Path, count: int = 8) -> Path:
     path = folder / f"{shown[0].method}-{json_hash([t.key for t in shown])[:12]}.png"
     if path.is_file():
         return path
-    images = torch.stack([read_png_uint8(t.path) for t in shown])
+    images = torch.stack([read_rgb(t.path) for t in shown])
     return save_captioned_grid(images, [items.prompts[t.item] for t in shown], path, masks=items.masks[[t.item for t in shown]])

@@ -7,10 +7,10 @@ generator per image. What it adds: features masked per image, a conditioning fac
 steps that get the control, T2I-Adapter's cond_tau), prompts of one batch encoded once per unique text,
 requests without an adapter mixed into the same batch (their features are zero, which adds nothing), and
 requests with different adapters in one batch (each adapter runs on its own requests; the UNet call is shared).
-Requests may instead carry a LocalControlNet (METHOD.md baseline 6): its residuals depend on the latents, so it
+Requests may instead carry a LocalControlNet (docs/method.md, baseline 6): its residuals depend on the latents, so it
 runs at every controlled step, in both CFG branches as `StableDiffusionControlNetPipeline` (guess_mode=False),
 and its residuals go in through `down_block_additional_residuals` / `mid_block_additional_residual`.
-Seed rule (DESIGN.md): request k's latent comes from `torch.Generator("cpu").manual_seed(seed_k)`.
+Seed rule (README, "Training and sampling"): request k's latent comes from `torch.Generator("cpu").manual_seed(seed_k)`.
 """
 
 from collections.abc import Iterator, Sequence
@@ -21,11 +21,14 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 from rich.progress import Progress
 
+from localctrl.config import Precision, SamplerSettings, Scheduler
+from localctrl.errors import InputError
 from localctrl.local_adapter import LocalAdapter
-from localctrl.local_controlnet import LocalControlNet, check_controlnet_fits
+from localctrl.local_controlnet import LocalControlNet
+from localctrl.models.controlnets import check_controlnet_fits
 from localctrl.models.stacks import Stack
 
-SCHEDULERS = {
+SCHEDULERS: dict[Scheduler, str] = {  # the setting's name → the diffusers scheduler class
     "ddim": "DDIMScheduler",
     "ddpm": "DDPMScheduler",
     "pndm": "PNDMScheduler",
@@ -49,35 +52,18 @@ class Request:
 
     def __post_init__(self):
         if self.adapter is not None and self.controlnet is not None:
-            raise ValueError(f"request '{self.prompt}' (seed {self.seed}) has both an adapter and a ControlNet: give one")
+            raise InputError(f"request '{self.prompt}' (seed {self.seed}) has both an adapter and a ControlNet: give one")
 
     def adapter_or(self, default: LocalAdapter | None) -> LocalAdapter | None:
         """The adapter controlling this request: its own, else the sampler's default, never one beside a ControlNet."""
         return None if self.controlnet is not None else self.adapter or default
 
 
-@dataclass(frozen=True)
-class SamplerSettings:
-    scheduler: str = "ddim"
-    steps: int = 30
-    guidance: float = 7.5
-    scale: float = 1.0  # adapter / ControlNet conditioning scale
-    conditioning_factor: float = 1.0  # fraction of the first steps that receive the adapter features / ControlNet residuals
-    batch_size: int = 16
-    negative_prompt: str = ""
-    precision: str = "fp32"  # fp32 | bf16 | fp16: autocast dtype of the frozen modules (weights stay as loaded)
-    # GPU speed-ups, off by default so the exact-equality tests hold (both change kernels, so the last bits too):
-    channels_last: bool = False  # UNet and VAE weights to channels_last (in place; faster convolutions on tensor cores)
-    compile: bool = False  # torch.compile the UNet (in place, once per UNet; the first batch of each size compiles)
-
-
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def autocast(device: torch.device, precision: str):
+def autocast(device: torch.device, precision: Precision):
     """The precision setting as an autocast context; fp32 is exact (the diffusers equality tests run at fp32)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision '{precision}'; expected one of {', '.join(PRECISIONS)}")
     dtype = PRECISIONS[precision]
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
@@ -92,9 +78,7 @@ def prepare_modules(stack: Stack, settings: SamplerSettings) -> None:
         stack.unet.compile()
 
 
-def make_scheduler(stack: Stack, name: str):
-    if name not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler '{name}'; expected one of {', '.join(SCHEDULERS)}")
+def make_scheduler(stack: Stack, name: Scheduler):
     return getattr(diffusers, SCHEDULERS[name]).from_config(stack.scheduler.config)
 
 
@@ -154,7 +138,7 @@ def adapter_features(default: LocalAdapter | None, chunk: Sequence[Request], ima
         if features is None:
             features = [torch.zeros(len(chunk), *f.shape[1:], device=device, dtype=f.dtype) for f in group_features]
         elif [f.shape[1:] for f in features] != [f.shape[1:] for f in group_features]:
-            raise ValueError("adapters mixed in one batch must produce feature maps of the same shapes")
+            raise InputError("adapters mixed in one batch must produce feature maps of the same shapes")
         for full, part in zip(features, group_features):
             full[rows] = part
     return features
@@ -203,7 +187,7 @@ def check_controls(stack: Stack, requests: Sequence[Request], adapter: LocalAdap
     """Fail before sampling: a condition with nothing to read it, or a ControlNet that does not fit the UNet."""
     if any(request.condition is not None and request.controlnet is None and request.adapter_or(adapter) is None
            for request in requests):
-        raise ValueError("requests carry conditions but no adapter was given")
+        raise InputError("requests carry conditions but no adapter was given")
     for controlnet in {request.controlnet for request in requests if request.controlnet is not None}:
         check_controlnet_fits(controlnet.controlnet, stack.unet, stack.image_size, stack.vae_scale_factor)
 

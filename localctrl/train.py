@@ -17,25 +17,27 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
 from diffusers import DDPMScheduler
+from diffusers.optimization import get_scheduler
 
-from localctrl.models.adapters import build_adapter
-from localctrl.common.checkpoints import describe_changes, load_checkpoint, save_checkpoint, step_generator
-from localctrl.data.conditions import CHANNELS, canny
-from localctrl.validation import edge_scores
+from localctrl.common.checkpoints import describe_changes, load_training_state, save_training_state, step_generator
+from localctrl.common.files import write_text
 from localctrl.common.grids import save_captioned_grid
-from localctrl.local_adapter import LocalAdapter
-from localctrl.sampling import Request, SamplerSettings, TextEncoderCache, sample, to_uint8
-from localctrl.models.stacks import Stack, load_stack
 from localctrl.common.tracking import start_run
 from localctrl.config import TrainConfig
+from localctrl.data.conditions import CHANNELS
 from localctrl.data.examples import ExampleSet
+from localctrl.errors import InputError, LocalctrlError
+from localctrl.local_adapter import LocalAdapter
+from localctrl.models.adapters import build_adapter
+from localctrl.models.stacks import load_stack
+from localctrl.sampling import TextEncoderCache, to_uint8
 from localctrl.train_step import control_loss, freeze, noisy_latents
-from localctrl.z0_loss import Z0Settings
+from localctrl.validation import validate
 
 EXPERIMENT = "train"
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(LocalctrlError, RuntimeError):
     """The loss became NaN/inf; training stops and the last good checkpoint is kept."""
 
 
@@ -49,19 +51,6 @@ class TrainResult:
     run_id: str
 
 
-@torch.no_grad()
-def validate(stack: Stack, adapter: LocalAdapter, examples, config: TrainConfig, masked: bool) -> tuple[dict, torch.Tensor]:
-    """In-mask edge F1 against the reference edges and out-of-mask edge density of generated images."""
-    requests = [Request(caption, config.seed + k, condition, mask if masked else None)
-                for k, (caption, condition, mask) in enumerate(zip(examples.captions, examples.conditions, examples.masks))]
-    settings = SamplerSettings(steps=config.validation_steps, guidance=4.0, batch_size=16)
-    images = sample(stack, requests, adapter, settings, progress=False)
-    detected = canny(images)
-    inside = edge_scores(detected, examples.reference_edges, examples.masks)
-    outside = edge_scores(detected, examples.reference_edges, 1 - examples.masks)
-    return {"val_edge_f1_in": float(inside.f1.mean()), "val_edge_density_out": float(outside.density.mean())}, images
-
-
 def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     # --- set up: frozen base, trainable adapter, data, optimiser -------------------------------------------
     accelerator = Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.optim.grad_accum,
@@ -73,16 +62,15 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
         stack.unet.enable_gradient_checkpointing()
     adapter = LocalAdapter(build_adapter(stack, config.adapter, CHANNELS[config.condition], config.seed), resize=config.masks.resize)
     stack.check_adapter(adapter.adapter)
-    train_set = ExampleSet(config.data, config.condition, stack.image_size, "train")
-    validation = ExampleSet(config.data, config.condition, stack.image_size, "val", limit=config.data.validation_items)
+    train_set = ExampleSet(config.data, config.condition, stack.image_size, "train", config.data.train_items())
+    validation = ExampleSet(config.data, config.condition, stack.image_size, "val", config.data.validation_items)
     validation_batch = validation.validation_batch(config.seed, config.masks, config.masked)
     encode_text = TextEncoderCache(stack, accelerator.device, frozen_dtype)  # each unique caption encoded once
     noise_scheduler = DDPMScheduler.from_config(stack.scheduler.config)
     alphas = noise_scheduler.alphas_cumprod.to(accelerator.device)
-    z0 = Z0Settings(config.z0.weight, config.z0.filter, config.z0.reduction, config.z0.weighting, tuple(config.z0.window)) \
-        if config.z0.enabled and config.masked else None
+    z0 = config.z0 if config.masked else None  # the global baseline trains on the plain diffusion loss
     optimizer = torch.optim.AdamW(adapter.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(1, config.optim.warmup_steps)))
+    schedule = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=config.optim.warmup_steps)
     adapter, optimizer = accelerator.prepare(adapter, optimizer)
 
     # --- resume: weights, optimiser, schedule, step, early-stopping state -----------------------------------
@@ -92,12 +80,8 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     params = json.loads(config.model_dump_json())
     if state:
         check_resumable(state, params, accelerator.num_processes, out)
-    checkpoint = load_checkpoint(checkpoint_path) if state else None
-    if checkpoint is not None:
-        accelerator.unwrap_model(adapter).load_state_dict(checkpoint["adapter"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        schedule.load_state_dict(checkpoint["schedule"])
-    step = checkpoint["step"] if checkpoint else 0
+    step = load_training_state(checkpoint_path, adapter=accelerator.unwrap_model(adapter), optimizer=optimizer,
+                               schedule=schedule) if state else 0
     best, stale = state.get("best", -math.inf), state.get("stale", 0)
 
     main = accelerator.is_main_process  # only the main process logs to MLflow and writes checkpoints
@@ -106,7 +90,7 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     logged_params = {**params, "optim": {**params["optim"], "grad_accum": logged_accum}}
     with start_run(EXPERIMENT, run_name=out.name, params=logged_params, resume_run_id=state.get("run_id")) if main else nullcontext() as run:
         def save_state():
-            state_path.write_text(json.dumps({"config": params, "run_id": run.info.run_id, "best": best, "stale": stale,
+            write_text(state_path, json.dumps({"config": params, "run_id": run.info.run_id, "best": best, "stale": stale,
                                               "num_processes": accelerator.num_processes, "logged_grad_accum": logged_accum}))
 
         if main:
@@ -150,7 +134,7 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
             stop = False
             if main and (step % config.validate_every == 0 or step == config.steps):
                 local = accelerator.unwrap_model(adapter)
-                metrics, images = validate(stack, local, validation_batch, config, config.masked)
+                metrics, images = validate(stack, local, validation_batch, config.validation_steps, config.seed, config.masked)
                 mlflow.log_metrics(metrics, step=step)
                 grid = save_captioned_grid(to_uint8(images), validation_batch.captions, out / "validation" / f"step-{step:06d}.png",
                                            masks=validation_batch.masks)
@@ -164,8 +148,8 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
                     stale += 1
                     stop = stale >= config.patience
             if main and (step % config.checkpoint_every == 0 or step == config.steps or stop):
-                save_checkpoint(checkpoint_path, {"step": step, "adapter": accelerator.unwrap_model(adapter).state_dict(),
-                                                  "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()})
+                save_training_state(checkpoint_path, step, adapter=accelerator.unwrap_model(adapter), optimizer=optimizer,
+                                    schedule=schedule)
                 save_state()
             if broadcast_object_list([stop])[0]:  # the main process decides early stopping for all
                 break
@@ -180,9 +164,9 @@ def check_resumable(state: dict, params: dict, num_processes: int, out: Path) ->
     before, now = state["config"], params
     unchanged = lambda config: {**config, "optim": {k: v for k, v in config["optim"].items() if k != "grad_accum"}}  # noqa: E731
     if changes := describe_changes(unchanged(before), unchanged(now)):
-        raise ValueError(f"{out} holds a run with another config ({changes}); use a new --out or the same settings")
+        raise InputError(f"{out} holds a run with another config ({changes}); use a new --out or the same settings")
     effective_before = before["optim"]["grad_accum"] * state.get("num_processes", 1)
     effective_now = now["optim"]["grad_accum"] * num_processes
     if effective_before != effective_now:
-        raise ValueError(f"{out} was trained with {state.get('num_processes', 1)} process(es) × accumulation {before['optim']['grad_accum']}; "
+        raise InputError(f"{out} was trained with {state.get('num_processes', 1)} process(es) × accumulation {before['optim']['grad_accum']}; "
                          f"resuming with {num_processes} × {now['optim']['grad_accum']} changes the effective batch")

@@ -7,9 +7,11 @@ a bare GPU machine), so the measured step is the trained one. No MLflow or accel
 import torch
 from diffusers import DDPMScheduler
 
-from localctrl.local_adapter import LocalAdapter, resize_mask
+from localctrl.config import Z0Settings
+from localctrl.local_adapter import LocalAdapter
+from localctrl.masking import resize_mask
 from localctrl.models.stacks import Stack
-from localctrl.z0_loss import LossTerms, Z0Settings, local_control_loss
+from localctrl.z0_loss import LossTerms, local_control_loss
 
 
 def sample_timesteps(kind: str, n: int, total: int, generator: torch.Generator) -> torch.Tensor:

@@ -1,6 +1,7 @@
-"""In-mask edge fidelity: precision / recall / F1 of detected edges against reference edges, with a tolerance.
+"""Validation during training: in-mask edge fidelity of images sampled with the adapter being trained.
 
-Shared by training validation and the benchmark's edge metrics (bench wraps it as a torchmetrics Metric).
+`edge_scores` (precision / recall / F1 of detected edges against reference edges, with a tolerance) is shared with
+the benchmark's edge metrics (bench.metrics.fidelity), so training and benchmark measure edges the same way.
 """
 
 from dataclasses import dataclass
@@ -8,6 +9,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from localctrl.config import SamplerSettings
+from localctrl.data.conditions import canny
+from localctrl.data.examples import Batch
+from localctrl.local_adapter import LocalAdapter
+from localctrl.models.stacks import Stack
+from localctrl.sampling import Request, sample
 
 
 def dilate(edges: Tensor, tolerance: int) -> Tensor:
@@ -34,3 +42,19 @@ def edge_scores(detected: Tensor, reference: Tensor, region: Tensor, tolerance: 
     f1 = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-8), torch.zeros_like(recall))
     density = n_detected / region.sum(dim=(1, 2, 3)).clamp(min=1)
     return EdgeScores(precision, recall, f1, density)
+
+
+VALIDATION_GUIDANCE = 4.0  # the shapes world's CFG (docs/method.md, "The shapes world"); validation compares steps, not models
+
+
+@torch.no_grad()
+def validate(stack: Stack, adapter: LocalAdapter, batch: Batch, steps: int, seed: int, masked: bool) -> tuple[dict, Tensor]:
+    """In-mask edge F1 against the reference edges and out-of-mask edge density of images sampled for `batch`."""
+    requests = [Request(caption, seed + k, condition, mask if masked else None)
+                for k, (caption, condition, mask) in enumerate(zip(batch.captions, batch.conditions, batch.masks))]
+    images = sample(stack, requests, adapter, SamplerSettings(steps=steps, guidance=VALIDATION_GUIDANCE, batch_size=16),
+                    progress=False)
+    detected = canny(images)
+    inside = edge_scores(detected, batch.reference_edges, batch.masks)
+    outside = edge_scores(detected, batch.reference_edges, 1 - batch.masks)
+    return {"val_edge_f1_in": float(inside.f1.mean()), "val_edge_density_out": float(outside.density.mean())}, images

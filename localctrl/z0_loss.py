@@ -11,24 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-FILTERS = ("sobel", "laplacian", "none")
-REDUCTIONS = ("image-mean", "mask-mean")  # image-mean: the reference (dilutes small masks); mask-mean: over the mask
-WEIGHTINGS = ("constant", "window", "noise")
-
-
-@dataclass(frozen=True)
-class Z0Settings:
-    weight: float = 1e-3  # λ (the paper's README; the reference code's default was 0.1)
-    filter: str = "sobel"
-    reduction: str = "image-mean"
-    weighting: str = "constant"
-    window: tuple[int, int] = (500, 999)  # timesteps that get λ under the `window` weighting
-
-    def __post_init__(self):
-        for name, value, allowed in (("filter", self.filter, FILTERS), ("reduction", self.reduction, REDUCTIONS),
-                                     ("weighting", self.weighting, WEIGHTINGS)):
-            if value not in allowed:
-                raise ValueError(f"z0 {name} '{value}' is not one of {', '.join(allowed)}")
+from localctrl.config import Z0Filter, Z0Settings
 
 
 def _gather(alphas_cumprod: Tensor, timesteps: Tensor, like: Tensor) -> Tensor:
@@ -47,15 +30,13 @@ def predicted_z0(model_output: Tensor, noisy: Tensor, timesteps: Tensor, alphas_
     raise ValueError(f"unknown prediction type '{prediction_type}'; expected epsilon, v_prediction or sample")
 
 
-def edge_filter(latents: Tensor, name: str) -> Tensor:
+EDGE_FILTERS = {"sobel": kornia.filters.sobel, "laplacian": lambda latents: kornia.filters.laplacian(latents, kernel_size=5),
+                "none": lambda latents: latents}
+
+
+def edge_filter(latents: Tensor, name: Z0Filter) -> Tensor:
     """Per-channel edge map of latents (N, C, h, w): kornia's Sobel magnitude, a 5×5 Laplacian, or identity."""
-    if name == "sobel":
-        return kornia.filters.sobel(latents)
-    if name == "laplacian":
-        return kornia.filters.laplacian(latents, kernel_size=5)
-    if name == "none":
-        return latents
-    raise ValueError(f"unknown z0 filter '{name}'; expected one of {', '.join(FILTERS)}")
+    return EDGE_FILTERS[name](latents)
 
 
 def z0_term(z0_pred: Tensor, z0: Tensor, latent_mask: Tensor, settings: Z0Settings) -> Tensor:
@@ -87,9 +68,9 @@ class LossTerms:
 
 def local_control_loss(model_output: Tensor, target: Tensor, noisy: Tensor, z0: Tensor, timesteps: Tensor, latent_mask: Tensor,
                        alphas_cumprod: Tensor, prediction_type: str, settings: Z0Settings | None) -> LossTerms:
-    """The training objective; `settings=None` (or λ = 0) gives the plain diffusion loss."""
+    """The training objective; `settings=None` (or disabled, or λ = 0) gives the plain diffusion loss."""
     simple = F.mse_loss(model_output.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
-    if settings is None or settings.weight == 0:
+    if settings is None or not settings.enabled or settings.weight == 0:
         return LossTerms(simple.mean(), simple.mean(), torch.zeros((), device=simple.device))
     z0_pred = predicted_z0(model_output.float(), noisy.float(), timesteps, alphas_cumprod, prediction_type)
     term = z0_term(z0_pred, z0.float(), latent_mask.float(), settings)

@@ -9,13 +9,13 @@ import math
 import numpy as np
 import pandas as pd
 
-from localctrl.config import MaskSettings, Z0LossSettings
+from localctrl.config import MaskSettings, Z0Settings
 from reports.main_table import headers
 from reports.runs import MethodRun, SuiteRun
 from reports.tables import MetricTable
 
 SWEEP_NAMES = {"lambda": "λ", "filter": "z0 filter", "weighting": "z0 weighting", "resize": "mask resize"}
-DEFAULTS = {"lambda": Z0LossSettings().weight, "filter": Z0LossSettings().filter, "weighting": Z0LossSettings().weighting,
+DEFAULTS = {"lambda": Z0Settings().weight, "filter": Z0Settings().filter, "weighting": Z0Settings().weighting,
             "resize": MaskSettings().resize}
 
 

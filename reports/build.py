@@ -17,6 +17,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from localctrl.config import CiFormat, Section
 from reports import ablations, captions, main_table, tables
 from reports.figures import save
 from reports.figures.qualitative import qualitative_figure
@@ -29,11 +30,10 @@ from reports.runs import ReportError, SuiteRun, download_folder, latest_run_id, 
 ARTIFACT_PATH = "report"
 
 
-@dataclass
-class ReportOptions:
+class ReportOptions(Section):
     out: Path | None = None  # default: localctrl-runs/report/<suite> (<suite>-compare when comparing)
     reference: str | None = None  # method the paired comparisons are against (default: the suite's z0 method)
-    ci: str = "pm"  # "pm": mean ± CI half-width; "interval": mean [lo, hi]
+    ci: CiFormat = "pm"  # "pm": mean ± CI half-width; "interval": mean [lo, hi]
     metrics: list[str] | None = None  # main-table columns (default: the headline metrics logged)
     paired: bool = True
     figures: bool = True
@@ -190,8 +190,6 @@ def build_report(run_ids: list[str], options: ReportOptions = ReportOptions()) -
     runs = [load_suite_run(run_id) for run_id in run_ids]
     if len({run.run_id for run in runs}) < len(runs):
         raise ReportError("--compare: the same run was given twice")
-    if options.ci not in tables.CI_FORMATS:
-        raise ReportError(f"--ci '{options.ci}': expected one of {', '.join(tables.CI_FORMATS)}")
     keys = main_table.columns(runs, options.metrics)
     main_table.check_same_implementations(runs, keys)
     notes = [note for run in runs for note in _bench_notes(run)]

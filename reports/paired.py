@@ -11,13 +11,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from bench.metrics import PSNR_CAP_DB
+from bench.metrics import registry
 from bench.metrics.bootstrap import paired_diff_ci
-from localctrl.config import Z0LossSettings
 from bench.metrics.registry import metric_columns
+from localctrl.config import Z0Settings
 from reports.runs import MethodRun, ReportError, SuiteRun, per_sample
 
-CAPS = {"psnr_out": PSNR_CAP_DB}  # +inf PSNR (identical region) counts as the cap, as in bench's aggregates
 JOIN = ["item_id", "seed"]
 
 
@@ -39,7 +38,7 @@ class Paired:
 def default_reference(run: SuiteRun) -> MethodRun:
     """The z0-loss method: named or labelled z0, with λ > 0 when it has a λ sweep coordinate.
 
-    Among several (a λ sweep), the one trained with the default λ (localctrl's Z0LossSettings, the paper's value), then
+    Among several (a λ sweep), the one trained with the default λ (localctrl's Z0Settings, the paper's value), then
     one with no sweep coordinate besides λ (the plain z0 method, not a filter or weighting ablation), then suite order.
     """
     def is_z0(method: MethodRun) -> bool:
@@ -51,7 +50,7 @@ def default_reference(run: SuiteRun) -> MethodRun:
     if not candidates:
         raise ReportError(f"run {run.short_id} ({run.suite}) has no z0 method to compare with "
                           f"(methods: {', '.join(m.name for m in run.methods)}); choose one with --reference NAME")
-    default_weight = Z0LossSettings().weight
+    default_weight = Z0Settings().weight
     return min(candidates, key=lambda m: (not math.isclose(_number(m.sweep.get("lambda", default_weight)), default_weight),
                                           len(set(m.sweep) - {"lambda"}), run.methods.index(m)))
 
@@ -82,7 +81,7 @@ def paired_comparisons(run: SuiteRun, reference: str | None = None, n_boot: int 
             mine, theirs = joined[column].to_numpy(float), joined[f"{column}@ref"].to_numpy(float)
             if (~(pd.isna(mine) | pd.isna(theirs))).sum() < 2:
                 continue  # e.g. preservation metrics of the text-only method: nothing to pair
-            diff, low, high = paired_diff_ci(mine, theirs, n_boot=n_boot, seed=seed, cap=CAPS.get(column))
+            diff, low, high = paired_diff_ci(mine, theirs, n_boot=n_boot, seed=seed, cap=registry.cap(column))
             diffs[method.name][column], lo[method.name][column], hi[method.name][column] = diff, low, high
 
     def frame_of(values: dict) -> pd.DataFrame:

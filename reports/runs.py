@@ -10,24 +10,24 @@ import json
 import math
 import os
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from bench.metrics import PSNR_CAP_DB
+from bench.metrics.registry import base_of, cap
 from bench.stages.log import EXPERIMENT
 from localctrl.common.tracking import use_tracking
-from bench.metrics.registry import base_of
+from localctrl.errors import InputError
 
 PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 SUITE_FILTER = "tags.`localctrl.bench.role` = 'suite'"
 
 
-class ReportError(ValueError):
+class ReportError(InputError):
     """A run that cannot be found or read: the message says what was asked and what exists."""
 
 
@@ -108,18 +108,9 @@ def latest_run_id(suite: str) -> str:
     return finished.run_id.iloc[0]
 
 
-@contextmanager
 def _quiet():
     """MLflow draws a progress bar per artifact download: noise above a command whose output is a table."""
-    previous = os.environ.get(PROGRESS_BAR)
-    os.environ[PROGRESS_BAR] = "false"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(PROGRESS_BAR, None)
-        else:
-            os.environ[PROGRESS_BAR] = previous
+    return mock.patch.dict(os.environ, {PROGRESS_BAR: "false"})
 
 
 def read_text(run_id: str, artifact_path: str) -> str | None:
@@ -194,7 +185,7 @@ def per_sample(method: MethodRun) -> pd.DataFrame | None:
 
     def mismatch(frame: pd.DataFrame) -> float:
         columns = [c for c in frame.columns if c in method.metrics and base_of(c) and c not in ("fid", "kid")]
-        means = [frame[c].clip(upper=PSNR_CAP_DB).mean() for c in columns]  # as bench aggregates: +inf PSNR counts as the cap
+        means = [frame[c].clip(upper=cap(c)).mean() for c in columns]  # as bench aggregates them (+inf PSNR: its cap)
         return sum(abs(m - method.metrics[c]) for m, c in zip(means, columns) if m == m)
 
     return min(frames, key=mismatch)

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from bench.metrics import registry as metrics
+from localctrl.common.text_table import markdown_table
+from localctrl.config import CiFormat
 
 NOT_AVAILABLE = "n/a"  # a metric a run lacks: never shown as 0
-CI_FORMATS = ("pm", "interval")  # mean ± half-width of the 95% CI, or mean [lo, hi]
 DAGGER = "†"
 
 
@@ -30,11 +31,7 @@ class MetricTable:
     caption: str = ""
     row_title: str = "method"
     signed: bool = False  # differences: "+0.012"
-    ci: str = "pm"
-
-    def __post_init__(self):
-        if self.ci not in CI_FORMATS:
-            raise ValueError(f"ci format '{self.ci}' is not one of {', '.join(CI_FORMATS)}")
+    ci: CiFormat = "pm"
 
     @property
     def columns(self) -> list[str]:
@@ -107,20 +104,15 @@ def _title(table: MetricTable, column: str) -> str:
 
 # --- Markdown -----------------------------------------------------------------------------------------------------
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def markdown(table: MetricTable) -> str:
-    header = [table.row_title] + [_title(table, c) for c in table.columns]
-    lines = ["| " + " | ".join(map(_md_escape, header)) + " |", "|" + "---|" * len(header)]
+    rows = []
     for row, row_cells in cells(table):
-        shown = [_md_escape(row)]
+        shown = [row]
         for text, mark, dagger in row_cells:
             text = f"**{text}**" if mark == "best" else f"<u>{text}</u>" if mark == "second" else text
             shown.append(text + (DAGGER if dagger else ""))
-        lines.append("| " + " | ".join(shown) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append(shown)
+    return markdown_table([table.row_title] + [_title(table, c) for c in table.columns], rows)
 
 
 # --- LaTeX (booktabs) ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The prepared GPU check (issue 7, item 5): one command on a lent H100/H200, about 7 minutes, nothing downloaded.
+# The prepared GPU check: one command on a lent H100/H200, about 7 minutes, nothing downloaded.
 #   here, once:      scripts/gpu_wheels.sh          (the few wheels the device image lacks → .whl/, git-ignored)
 #   on the device:   bash scripts/gpu_check.sh      (the run tool with carry [".whl"] and timeout_s 600)
 # Writes $OUT/gpu-check.json (rewritten after every measurement, so a cut-off run keeps what it measured) and

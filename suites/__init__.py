@@ -1,1 +1,1 @@
-"""Benchmark suite definitions (YAML data files shipped with the package; see bench.suites)."""
+"""Benchmark suite definitions (YAML data files shipped with the package; see bench.suite)."""

@@ -57,3 +57,26 @@ def test_bench_bad_suite_and_shard_are_clear_errors(tmp_path):
     assert result.exit_code == 2 and "unknown suite 'nope'; shipped suites:" in result.output
     result = runner.invoke(app, ["bench", "--suite", "smoke", "--shard", "2/2", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "--shard '2/2': expected i/n with 0 <= i < n" in result.output
+
+
+def test_every_bad_input_is_one_red_line_with_exit_code_2_and_no_traceback(tmp_path):
+    cases = [
+        (["train", "--set", "base=does/not-exist", "--set", f"out={tmp_path / 'run'}"], "base model 'does/not-exist'"),
+        (["train", "--set", "z0.wieght=1"], "z0.wieght: Extra inputs are not permitted"),
+        (["train", "--config", str(tmp_path / "missing.yaml")], "missing.yaml does not exist"),
+        (["sample", "--prompt", "a red circle", "--base", "tiny", "--adapter", str(tmp_path / "no-adapter")], "no-adapter"),
+        (["bench", "--suite", str(tmp_path / "missing.yaml")], "missing.yaml does not exist"),
+        (["report", "--suite", "never-run"], "no finished run of suite 'never-run'"),
+    ]
+    for arguments, message in cases:
+        result = runner.invoke(app, arguments, env={"COLUMNS": "250"})
+        assert result.exit_code == 2, (arguments, result.output)
+        assert message in result.output and "Traceback" not in result.output, (arguments, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (arguments, result.exception)
+
+
+def test_choice_options_list_their_choices_in_help():
+    for command, listed in ((["sample"], "ddim|ddpm|pndm|euler|euler-a|dpm++"), (["sample"], "fp32|bf16|fp16"),
+                            (["report"], "pm|interval"), (["perf"], "cpu|gpu"), (["perf"], "bf16-weights|bf16-autocast")):
+        result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "250"})
+        assert result.exit_code == 0 and listed in result.output, (command, listed)

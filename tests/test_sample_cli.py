@@ -6,10 +6,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cli import app
+from localctrl.data.sample_inputs import load_condition, parse_mask
+from localctrl.local_adapter import LocalAdapter
 from localctrl.models.adapters import build_adapter
 from localctrl.models.architectures import TINY
-from localctrl.local_adapter import LocalAdapter
-from localctrl.data.sample_inputs import load_condition, parse_mask
 from localctrl.sampling import Request, SamplerSettings, sample, to_uint8
 
 

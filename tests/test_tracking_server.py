@@ -8,8 +8,8 @@ import pandas as pd
 from servers import free_port, running
 
 from bench.run import BenchOptions, run_bench
-from localctrl.train import train
 from localctrl.config import load_train_config
+from localctrl.train import train
 
 
 def test_train_and_bench_log_to_a_remote_tracking_server(tmp_path, monkeypatch):

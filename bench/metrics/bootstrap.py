@@ -3,7 +3,7 @@
 Conventions shared by every aggregate:
 - NaN means "nothing to measure" for that sample (e.g. an empty region) and is left out.
 - ±inf is never averaged silently: pass `cap` (values above it are set to it; PSNR uses `PSNR_CAP_DB` from
-  bench.metrics.masked, so a perfect match counts as 100 dB) or get a ValueError naming the problem.
+  bench.metrics.registry, so a perfect match counts as 100 dB) or get a ValueError naming the problem.
 - Fewer than two values: the mean is returned with a NaN interval (one value says nothing about its spread).
 """
 

@@ -11,16 +11,13 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from bench.metrics.errors import MetricUnavailable
-from localctrl.models.pretrained import in_hub_cache
-
-CHECKPOINT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")  # what open_clip fetches from a hub repo
+from localctrl.models.weights import OPEN_CLIP_FILES, MetricUnavailable, in_hub_cache
 
 
 def _cached_checkpoint(model_name: str, pretrained: str, tag_cfg: dict) -> str:
     """The checkpoint file of an open_clip tag from the local Hugging Face cache, where open_clip itself would fetch it."""
     repo = tag_cfg.get("hf_hub", "").strip("/")
-    path = in_hub_cache(repo, *CHECKPOINT_FILES)() if repo else None
+    path = in_hub_cache(repo, *OPEN_CLIP_FILES)() if repo else None
     if path is None:
         how = "pass the checkpoint file as `checkpoint=`"
         if repo:

@@ -13,7 +13,7 @@ from cleanfid.inception_torchscript import InceptionV3W
 from cleanfid.resize import build_resizer
 from torch import Tensor, nn
 
-from bench.metrics.weights import require
+from localctrl.models.weights import require
 
 INCEPTION_SIZE = 299
 

@@ -13,10 +13,8 @@ import torch
 from torch import Tensor
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from bench.metrics.weights import require
+from localctrl.models.weights import require
 from localctrl.validation import dilate
-
-PSNR_CAP_DB = 100.0  # what a perfect match (PSNR +inf) counts as in aggregates: see bench.metrics.bootstrap
 
 
 def _region_mean(values: Tensor, region: Tensor) -> Tensor:
@@ -28,7 +26,7 @@ def _region_mean(values: Tensor, region: Tensor) -> Tensor:
 def masked_psnr(a: Tensor, b: Tensor, region: Tensor) -> Tensor:
     """10·log10(1 / MSE) with the MSE over region pixels and channels (data range 1).
 
-    Identical images in the region give +inf (kept as is per sample; aggregates cap it at PSNR_CAP_DB).
+    Identical images in the region give +inf (kept as is per sample; aggregates cap it at bench.metrics.registry.PSNR_CAP_DB).
     """
     mse = _region_mean((a.double() - b.double()) ** 2, region)
     return (10 * torch.log10(1 / mse)).float()

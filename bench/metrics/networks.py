@@ -11,13 +11,12 @@ from functools import cached_property
 
 import numpy as np
 
-from bench.metrics import MetricUnavailable, load_lpips
 from bench.metrics.clip_score import ClipScorer
 from bench.metrics.features import FeatureExtractor, inception_features, random_inception_features, shapes_net_features
-from bench.metrics.weights import require
-from bench.suite_schema import Suite
+from bench.metrics.masked import load_lpips
+from bench.suite import Suite
+from localctrl.models.weights import SHAPES_NET_DIR, MetricUnavailable, require
 from localctrl.shapes.net import ShapesNet, load_shapes_net
-from localctrl.models.shipped import SHAPES_NET_DIR
 
 
 class ClipImageFeatures:

@@ -1,12 +1,15 @@
-"""What each bench metric key means for a table: its name, its better direction and its precision — in one place.
+"""Every metric key the benchmark logs: its label, better direction, unit, precision and cap — in one place.
 
-Keys follow DESIGN.md (`<metric>_<region>`, set metrics `fid`, `kid`, `clip_score`). A metric computed with a
+bench (scoring, aggregates), the bench summary and the reports all read it. Keys are `<metric>_<region>` (README,
+"Metric keys"; region `in` inside the mask, `out` outside) and the set metrics `fid`, `kid`. A metric computed with a
 random-weight network carries the network in its key (`fid_random-inception`, `clip_score_ViT-B-16-random`,
 `lpips_out_lpips-random-alexnet`): it is shown under its own name with "(random, mechanics only)", never as the
 real metric.
 """
 
 from dataclasses import dataclass
+
+PSNR_CAP_DB = 100.0  # what a perfect match (PSNR +inf) counts as in aggregates: see bench.metrics.bootstrap
 
 
 @dataclass(frozen=True)
@@ -15,6 +18,8 @@ class MetricSpec:
     higher_is_better: bool | None  # None: no better direction (shown without ↑/↓ and never bold)
     digits: int = 3
     headline: bool = True  # in the main table by default (the others are in all-metrics.csv)
+    unit: str = ""
+    cap: float | None = None  # per-sample values above it count as it in means (e.g. +inf PSNR of identical regions)
 
 
 # Order = column order of the tables.
@@ -34,7 +39,7 @@ METRICS: dict[str, MetricSpec] = {
     "seg_miou_in": MetricSpec("seg mIoU in", True),
     "seg_acc_in": MetricSpec("seg acc in", True, headline=False),
     "ssim_out": MetricSpec("SSIM out", True),
-    "psnr_out": MetricSpec("PSNR out (dB)", True, 2),
+    "psnr_out": MetricSpec("PSNR out", True, 2, unit="dB", cap=PSNR_CAP_DB),
     "lpips_out": MetricSpec("LPIPS out", False),
 }
 
@@ -60,6 +65,10 @@ def spec(key: str) -> MetricSpec:
     return METRICS[found[0]]
 
 
+def cap(key: str) -> float | None:
+    return spec(key).cap
+
+
 def higher_is_better(key: str) -> bool | None:
     return spec(key).higher_is_better
 
@@ -77,6 +86,8 @@ def label(key: str, fid_features: str | None = None) -> str:
     text = METRICS[base].label
     if base in ("fid", "kid") and fid_features == "shapes-net":
         text += "-shapes"  # the toy world's analogue of FID, never to be read as Inception FID
+    if METRICS[base].unit:
+        text += f" ({METRICS[base].unit})"
     if suffix:
         text += f" ({suffix})"  # the caption adds "random weights: mechanics only"
     return text

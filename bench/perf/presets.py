@@ -4,7 +4,7 @@ Presets:
 - `cpu` (tiny random stack, 64²): sampling images/s of localctrl's sampler vs diffusers' StableDiffusionAdapterPipeline
   called once per image (what the reference code did) and at the same batch, in fp32 and bf16 autocast; images/s of
   each metric; a fully cached `smoke` bench rerun vs its first run; training steps/s and peak RSS.
-- `gpu` (the prepared GPU check, issue 7): the SD1.5 architecture with random weights (`sd15-random`) at 512², 30 DDIM
+- `gpu` (the prepared GPU check, scripts/gpu_check.sh): the SD1.5 architecture with random weights (`sd15-random`) at 512², 30 DDIM
   steps, CFG 7.5; images/s and model-FLOPs utilisation at batch 1, 8, 16, 32 for our sampler (SDPA; + channels_last;
   + torch.compile with --compile) and for the diffusers pipeline, at the same precision; adapter training at batch 4
   with the frozen UNet in bf16 and gradient checkpointing: steps/s and peak memory. The JSON is rewritten after every
@@ -14,24 +14,26 @@ the card's measured bf16 matmul rate; FLOPs counted by FlopCounterMode (bench.pe
 `--quick` shrinks every size so a CPU test runs either preset's code path on the tiny stack in seconds.
 """
 
-import dataclasses
 import gc
 import json
 import platform
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import diffusers
 import torch
+from pydantic import Field
 
 from bench.perf.flops import matmul_rate
 from bench.perf.sampling import flops_per_batch, model_flops, perf_requests, sampling_row, stock_pipeline, time_ours, time_stock
 from bench.perf.training import training_throughput
-from localctrl.models.adapters import build_adapter
+from localctrl.common.files import write_text
+from localctrl.common.text_table import markdown_table
+from localctrl.config import PerfPrecision, PerfPreset, SamplerSettings, Section
 from localctrl.local_adapter import LocalAdapter
-from localctrl.sampling import SamplerSettings, sample, to_uint8
+from localctrl.models.adapters import build_adapter
 from localctrl.models.stacks import load_stack
+from localctrl.sampling import sample, to_uint8
 
 PRESETS = {
     "cpu": dict(base="tiny", device="cpu", steps=20, batches=(16,), images=32, train_steps=10, metric_images=64),
@@ -42,38 +44,32 @@ GPU_PRECISIONS = {"bf16-weights": "bf16 weights (torch_dtype=bfloat16), no autoc
                   "bf16-autocast": "fp32 weights under bf16 autocast, for both samplers"}
 
 
-@dataclass
-class PerfOptions:
-    preset: str = "cpu"
+class PerfOptions(Section):
+    preset: PerfPreset = "cpu"
     out: Path | None = None  # default localctrl-runs/perf/<preset>.json
     base: str | None = None  # None: the preset's (and the rest likewise)
     device: str | None = None
-    steps: int | None = None
+    steps: int | None = Field(None, ge=1)
     guidance: float = 7.5
     batches: tuple[int, ...] | None = None
-    images: int | None = None  # images per sampling measurement (at least; whole batches)
-    train_steps: int | None = None
+    images: int | None = Field(None, ge=1)  # images per sampling measurement (at least; whole batches)
+    train_steps: int | None = Field(None, ge=1)
     train_batch: int = 4
     metric_images: int | None = None
-    precision: str = "bf16-weights"  # gpu preset: GPU_PRECISIONS
+    precision: PerfPrecision = "bf16-weights"  # gpu preset: GPU_PRECISIONS
     compile: bool = False  # gpu preset: also time our sampler with the UNet under torch.compile
     matmul_size: int | None = None
     budget_s: float | None = None  # gpu preset: measurements not started by then are skipped (and say so)
     rerun_suite: str | None = "smoke"  # cpu preset: None skips the cached-rerun measurement
     quick: bool = False
-    settings: dict = field(default_factory=dict)  # resolved values, recorded in the JSON
+    settings: dict = {}  # resolved values, recorded in the JSON
 
     def resolve(self) -> "PerfOptions":
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset '{self.preset}'; expected one of {', '.join(PRESETS)}")
-        if self.precision not in GPU_PRECISIONS:
-            raise ValueError(f"unknown precision '{self.precision}'; expected one of {', '.join(GPU_PRECISIONS)}")
         defaults = {**PRESETS[self.preset], "matmul_size": 8192, **(QUICK if self.quick else {})}
         values = {name: getattr(self, name) if getattr(self, name, None) is not None else value for name, value in defaults.items()}
         out = self.out or Path("localctrl-runs/perf") / f"{self.preset}.json"
-        resolved = dataclasses.replace(self, out=out, **values)
-        resolved.settings = {k: v for k, v in dataclasses.asdict(resolved).items() if k != "settings"} | {"out": str(out)}
-        return resolved
+        resolved = self.model_copy(update={"out": out, **values})
+        return resolved.model_copy(update={"settings": resolved.model_dump(mode="json", exclude={"settings"})})
 
 
 def cpu_name() -> str:
@@ -94,10 +90,7 @@ def images_for(batch: int, at_least: int) -> int:
 
 
 def save(result: dict, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_suffix(".tmp")
-    temporary.write_text(json.dumps(result, indent=2) + "\n")
-    temporary.replace(out)
+    write_text(out, json.dumps(result, indent=2) + "\n")
 
 
 # --- cpu preset --------------------------------------------------------------------------------------------------------
@@ -125,7 +118,7 @@ def run_cpu(options: PerfOptions) -> dict:
                                      time_stock(pipeline, requests, 1, settings, size, autocast_dtype))
             result["sampling"].append(per_image)
             for batch in options.batches:
-                batch_settings = dataclasses.replace(settings, batch_size=batch)
+                batch_settings = settings.model_copy(update={"batch_size": batch})
                 ours = sampling_row("localctrl", "sampler", precision, batch, images, time_ours(stack, adapter, requests, batch_settings))
                 stock = sampling_row("diffusers", f"batch {batch}", precision, batch, images,
                                      time_stock(pipeline, requests, batch, settings, size, autocast_dtype))
@@ -157,7 +150,8 @@ def cpu_table(result: dict) -> str:
     o = result["options"]
     lines = [(f"{result['base']}, {result['image_size']}², {o['steps']} DDIM steps, CFG {o['guidance']}, "
               f"{result['threads']} threads, {result['device_name']}"),
-             f"{'sampling':<60}{'images':>7}{'images/s':>10}{'ours ÷ it':>11}"]
+             ""]
+    sampling = []
     for precision in ("fp32", "bf16 autocast"):
         rows = [row for row in result["sampling"] if row["precision"] == precision]
         ours = {row["batch"]: row for row in rows if row["sampler"] == "localctrl"}
@@ -165,9 +159,10 @@ def cpu_table(result: dict) -> str:
             mine = ours[max(ours)] if row["variant"] == "one image a call" else ours[row["batch"]]
             label = f"{'localctrl sampler' if row['sampler'] == 'localctrl' else 'diffusers adapter pipeline'}, " + (
                 f"batch {row['batch']}" if row["sampler"] == "localctrl" else row["variant"]) + f", {precision}"
-            lines.append(f"{label:<60}{row['images']:>7}{row['images_per_s']:>10.2f}{mine['images_per_s'] / row['images_per_s']:>11.2f}")
-    lines.append(f"{'scoring (per-sample metrics, ' + str(result['scoring'][0]['images']) + ' images)':<67}{'images/s':>10}")
-    lines += [f"  {row['metric']:<65}{row['images_per_s']:>10.1f}" for row in result["scoring"]]
+            sampling.append([label, row["images"], f"{row['images_per_s']:.2f}", f"{mine['images_per_s'] / row['images_per_s']:.2f}"])
+    lines.append(markdown_table(["sampling", "images", "images/s", "ours ÷ it"], sampling))
+    lines.append(markdown_table([f"scoring (per-sample metrics, {result['scoring'][0]['images']} images)", "images/s"],
+                                [[row["metric"], f"{row['images_per_s']:.1f}"] for row in result["scoring"]]))
     if rerun := result["cached_rerun"]:
         lines.append(f"bench {rerun['suite']}: first run {rerun['first_s']:.1f} s, fully cached rerun {rerun['rerun_s']:.1f} s "
                      f"({rerun['rerun_fraction']:.0%} of the first; {rerun['speedup']:.1f}× faster)")
@@ -237,7 +232,7 @@ def run_gpu(options: PerfOptions) -> dict:
                                                                                           stack.image_size, autocast_dtype))
         for variant, changes in variants:
             for batch in sorted(options.batches, reverse="compile" in changes):  # compile: the large batches first
-                variant_settings = dataclasses.replace(settings, batch_size=batch, **changes)
+                variant_settings = settings.model_copy(update={"batch_size": batch, **changes})
                 measure("localctrl", variant, batch, lambda requests, s=variant_settings: time_ours(stack, adapter, requests, s))
     result["goals"] = gpu_goals(result)
     result["seconds"] = time.perf_counter() - start
@@ -270,12 +265,14 @@ def gpu_table(result: dict) -> str:
     lines = [f"{result['base']}, {result['image_size']}², {o['steps']} DDIM steps, CFG {o['guidance']}; {result['precision']}",
              (f"{result['device_name']}: bf16 matmul {result['matmul']['size']}³ at {result['matmul']['flops_per_s'] / 1e12:.0f} "
               "TFLOP/s; MFU = (UNet call × steps + adapter) FLOPs / s / that rate"),
-             f"{'sampler':<48}{'batch':>6}{'images/s':>10}{'MFU':>7}{'÷ diffusers':>13}"]
+             ""]
     stock = {row["batch"]: row for row in result["sampling"] if row["sampler"] == "diffusers"}
+    rows = []
     for row in sorted(result["sampling"], key=lambda row: (row["batch"], row["sampler"] == "localctrl")):
         label = "diffusers adapter pipeline" if row["sampler"] == "diffusers" else f"localctrl ({row['variant']})"
         ratio = row["images_per_s"] / stock[row["batch"]]["images_per_s"] if row["batch"] in stock else float("nan")
-        lines.append(f"{label:<48}{row['batch']:>6}{row['images_per_s']:>10.2f}{row['mfu']:>7.1%}{ratio:>13.2f}")
+        rows.append([label, row["batch"], f"{row['images_per_s']:.2f}", f"{row['mfu']:.1%}", f"{ratio:.2f}"])
+    lines.append(markdown_table(["sampler", "batch", "images/s", "MFU", "÷ diffusers"], rows))
     lines += [f"skipped: {note}" for note in result["skipped"]]
     lines.append(training_line(result["training"]))
     lines += goal_lines(result["goals"])

@@ -5,7 +5,6 @@ Both get the same prompts, conditions, seeds, scheduler, steps and guidance; the
 allocate memory and pick kernels), then timed over whole batches with the device synchronised.
 """
 
-import dataclasses
 import time
 from collections.abc import Callable
 
@@ -13,9 +12,10 @@ import torch
 from diffusers import StableDiffusionAdapterPipeline
 
 from bench.perf.flops import count_flops, mfu, synchronize
+from localctrl.config import SamplerSettings
 from localctrl.local_adapter import LocalAdapter
-from localctrl.sampling import Request, SamplerSettings, make_scheduler, sample
 from localctrl.models.stacks import Stack
+from localctrl.sampling import Request, make_scheduler, sample
 
 PROMPTS = [f"a {colour} circle and a blue square on a grey background" for colour in ("red", "green", "yellow", "purple")]
 WARMUP_STEPS = 2
@@ -59,7 +59,7 @@ def seconds(warmup: Callable[[], None], run: Callable[[], None], device: torch.d
 
 
 def time_ours(stack: Stack, adapter: LocalAdapter, requests: list[Request], settings: SamplerSettings) -> float:
-    short = dataclasses.replace(settings, steps=WARMUP_STEPS)
+    short = settings.model_copy(update={"steps": WARMUP_STEPS})
     return seconds(lambda: sample(stack, requests[: settings.batch_size], adapter, short, progress=False),
                    lambda: sample(stack, requests, adapter, settings, progress=False), stack.unet.device)
 
@@ -68,7 +68,7 @@ def time_stock(pipeline: StableDiffusionAdapterPipeline, requests: list[Request]
                image_size: int, autocast_dtype: torch.dtype | None = None) -> float:
     """`autocast_dtype`: run the stock pipeline under that autocast (what our sampler's `precision` setting does)."""
     device = pipeline.unet.device
-    short = dataclasses.replace(settings, steps=WARMUP_STEPS)
+    short = settings.model_copy(update={"steps": WARMUP_STEPS})
 
     def run(part: list[Request], run_settings: SamplerSettings) -> None:
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):

@@ -8,21 +8,21 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import torch
 from rich.console import Console
 
-from bench.stages.detect import shapes_segmentation
-from bench.metrics import edge_fidelity, edge_leakage, masked_lpips, masked_psnr, masked_ssim, seg_scores
 from bench.metrics.clip_score import ClipScorer
 from bench.metrics.features import random_inception_features, shapes_net_features
-from bench.metrics.masked import load_lpips
+from bench.metrics.fidelity import edge_fidelity, edge_leakage, seg_scores
+from bench.metrics.masked import load_lpips, masked_lpips, masked_psnr, masked_ssim
+from bench.stages.detect import shapes_segmentation
 from localctrl.data.conditions import canny
+from localctrl.models.weights import SHAPES_NET_DIR
 from localctrl.shapes.net import align_shapes, load_shapes_net
 from localctrl.shapes.scene import SHAPES
-from localctrl.models.shipped import SHAPES_NET_DIR
 
 
 def metric_functions(prompts: list[str]) -> dict[str, Callable]:
@@ -74,26 +74,12 @@ def metric_throughput(images: torch.Tensor, masks: torch.Tensor, reference_edges
     return results
 
 
-@contextmanager
-def private_tracking(folder: Path):
-    """MLflow runs into a throw-away sqlite store for the duration (the user's store is left alone)."""
-    saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_DISABLE_TELEMETRY")}
-    os.environ |= {"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def cached_rerun(suite: str = "smoke") -> dict:
     """Wall time of a first `localctrl bench` run of `suite` in empty folders, then of the same run again (all cached)."""
     from bench.run import BenchOptions, run_bench  # the whole pipeline: imported only when measured
 
-    with tempfile.TemporaryDirectory() as folder, private_tracking(Path(folder)):
+    with tempfile.TemporaryDirectory() as folder, mock.patch.dict(os.environ, {  # a throw-away store: the user's is left alone
+            "MLFLOW_TRACKING_URI": f"sqlite:///{Path(folder) / 'mlflow.db'}", "MLFLOW_DISABLE_TELEMETRY": "true"}):
         options = BenchOptions(out=Path(folder) / "out", cache=Path(folder) / "cache")
         walls = []
         for _ in range(2):

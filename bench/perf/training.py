@@ -18,12 +18,12 @@ import torch
 from diffusers import DDPMScheduler
 
 from bench.perf.flops import synchronize
-from localctrl.models.adapters import build_adapter
+from localctrl.config import Z0Settings
 from localctrl.local_adapter import LocalAdapter
-from localctrl.sampling import TextEncoderCache
+from localctrl.models.adapters import build_adapter
 from localctrl.models.stacks import Stack
+from localctrl.sampling import TextEncoderCache
 from localctrl.train_step import control_loss, freeze, noisy_latents
-from localctrl.z0_loss import Z0Settings
 
 CAPTIONS = ["a red circle and a blue square", "a green triangle", "", "a yellow star on a grey background"]
 

@@ -7,13 +7,11 @@ Detector outputs are PNGs keyed by the image's task key (same key, same image, s
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 from rich.progress import Progress
 
-from bench.stages.generate import read_png_uint8, write_png_atomically
 from bench.stages.plan import Task
+from localctrl.common.files import read_image, read_rgb, write_png
 from localctrl.data.conditions import canny, canny_opencv
 from localctrl.shapes.segmenter import segment
 
@@ -38,15 +36,10 @@ def detect(tasks: list[Task], detector: str, out: Path, progress: Progress | Non
     bar = progress.add_task(f"detect {detector}", total=len(missing)) if progress else None
     for start in range(0, len(missing), batch):
         part = missing[start : start + batch]
-        images = torch.stack([read_png_uint8(task.path) for task in part])
+        images = torch.stack([read_rgb(task.path) for task in part])
         maps = DETECTORS[detector](images.float() / 255 if detector in EDGE_DETECTORS else images)
         for task, values in zip(part, maps):
-            write_png_atomically((values[0] * scale).round().to(torch.uint8).numpy(), paths[task.key])
+            write_png(paths[task.key], (values[0] * scale).round().to(torch.uint8).numpy())
         if progress:
             progress.advance(bar, len(part))
-    return {key: torch.from_numpy(read_gray_png(path)).float()[None] / scale for key, path in paths.items()}
-
-
-def read_gray_png(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.array(image)
+    return {key: torch.from_numpy(read_image(path)).float()[None] / scale for key, path in paths.items()}

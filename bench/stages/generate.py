@@ -5,34 +5,17 @@ the same batch composition as in an uninterrupted run and is bit-identical to it
 threads so the sampler does not wait for the disk.
 """
 
-import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from pathlib import Path
 
-import numpy as np
-import torch
-from PIL import Image
 from rich.progress import Progress
 
 from bench.stages.items import BenchItems
 from bench.stages.methods import Method
 from bench.stages.plan import Task
-from bench.suite_schema import Suite
-from localctrl.sampling import Request, SamplerSettings, sample, to_uint8
+from bench.suite import Suite
+from localctrl.common.files import write_png
 from localctrl.models.stacks import Stack
-
-
-def write_png_atomically(array: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    Image.fromarray(array).save(temporary, format="PNG")
-    os.replace(temporary, path)  # a killed run leaves no torn PNG: the file is either complete or absent
-
-
-def read_png_uint8(path: Path) -> torch.Tensor:
-    with Image.open(path) as image:
-        return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
+from localctrl.sampling import Request, sample, to_uint8
 
 
 def request(task: Task, items: BenchItems, method: Method) -> Request:
@@ -47,24 +30,19 @@ def request(task: Task, items: BenchItems, method: Method) -> Request:
     return Request(items.prompts[task.item], task.seed, condition, mask, adapter=method.adapter, scale=method.spec.scale)
 
 
-def sampler_settings(suite: Suite) -> SamplerSettings:
-    spec = suite.sampler
-    return SamplerSettings(scheduler=spec.scheduler, steps=spec.steps, guidance=spec.guidance, batch_size=spec.batch_size,
-                           precision=spec.precision)
-
-
 def generate(stack: Stack, suite: Suite, items: BenchItems, methods: dict[str, Method], chunks: list[list[Task]],
              progress: Progress | None = None) -> int:
     """Generate every chunk with a missing image; returns how many images were written."""
     todo = [chunk for chunk in chunks if not all(task.exists() for task in chunk)]
-    settings = sampler_settings(suite)
     bar = progress.add_task("generate", total=sum(len(chunk) for chunk in todo)) if progress else None
     pending = []
     with ThreadPoolExecutor(max_workers=2) as writers:  # on an error, leaving the block still finishes queued writes
         for chunk in todo:
             requests = [request(task, items, methods[task.method]) for task in chunk]
-            images = to_uint8(sample(stack, requests, None, replace(settings, batch_size=len(chunk)), progress=False))
-            pending += [writers.submit(write_png_atomically, image.permute(1, 2, 0).numpy(), task.path)
+            settings = suite.sampler.model_copy(update={"batch_size": len(chunk)})
+            images = to_uint8(sample(stack, requests, None, settings, progress=False))
+            # written atomically: a killed run leaves no torn PNG, the file is either complete or absent
+            pending += [writers.submit(write_png, task.path, image.permute(1, 2, 0).numpy())
                         for task, image in zip(chunk, images) if not task.exists()]
             if progress:
                 progress.advance(bar, len(chunk))

@@ -1,8 +1,7 @@
 """The suite's items: prompt, real image, condition, evaluation mask and ground truth, loaded and checked up front.
 
 Everything a generation depends on is read here before any generation starts, so a missing file, a mask of the
-wrong size or a non-binary mask is one clear error naming the file (DESIGN.md: bad input fails before expensive
-work). Masks of kind `box` come from `default_rng([mask seed, crc32(item id)])`: the same item gets the same box
+wrong size or a non-binary mask is one clear error naming the file, before any expensive work. Masks of kind `box` come from `default_rng([mask seed, crc32(item id)])`: the same item gets the same box
 whatever `--limit` or the item order.
 """
 
@@ -12,10 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.suite_schema import Suite
+from bench.suite import Suite
+from localctrl.common.files import read_image
+from localctrl.data.examples import ExampleSet
 from localctrl.data.masks import check_mask, make_mask
-from localctrl.config import DataSettings
-from localctrl.data.examples import ExampleSet, read_png
+from localctrl.errors import InputError
 
 
 @dataclass
@@ -33,8 +33,7 @@ class BenchItems:
 
 
 def example_set(suite: Suite, image_size: int, items: int) -> ExampleSet:
-    data = DataSettings(source=suite.data.source, shapes_items=max(items, 1), world_seed=suite.data.world_seed, validation_items=1)
-    return ExampleSet(data, suite.condition, image_size, suite.data.split, limit=items)
+    return ExampleSet(suite.data, suite.condition, image_size, suite.data.split, items)
 
 
 def item_ids(examples: ExampleSet) -> list[str]:
@@ -56,8 +55,8 @@ def evaluation_mask(suite: Suite, item_id: str, size: int, manifest_masks: dict 
         return np.ones((size, size), np.float32)
     path = (manifest_masks or {}).get(spec.name)
     if path is None:
-        raise ValueError(f"item {item_id}: masks.kind is 'manifest' but the item has no mask named '{spec.name}'")
-    return check_mask(read_png(path), size, size, name=str(path))
+        raise InputError(f"item {item_id}: masks.kind is 'manifest' but the item has no mask named '{spec.name}'")
+    return check_mask(read_image(path), size, size, name=str(path))
 
 
 def load_items(suite: Suite, image_size: int, limit: int | None = None) -> BenchItems:

@@ -1,4 +1,4 @@
-"""MLflow logging of a suite invocation: one parent run, one child run per method (DESIGN.md, MLflow conventions).
+"""MLflow logging of a suite invocation: one parent run, one child run per method (README, "Comparing methods in the MLflow UI").
 
 Reruns reuse runs instead of piling up duplicates: the parent is found by the tag `localctrl.bench.key` (a hash of
 the resolved suite, limit, methods and base), each child by its parent and `localctrl.method`. Params are
@@ -11,7 +11,7 @@ from pathlib import Path
 import mlflow
 
 from bench.stages.methods import Method
-from bench.suite_schema import Suite
+from bench.suite import Suite
 from localctrl.common.tracking import experiment_id, start_run, use_tracking
 
 EXPERIMENT = "bench"

@@ -1,7 +1,6 @@
-"""The work plan: one task per (item, seed, method), each keyed by a hash of everything that determines its image.
+"""The work plan: one task per (item, seed, method), each keyed by everything that determines its image (bench.keys).
 
-Key = hash(base weights, method key (adapter weights, scale, resize, mask use), prompt, condition bytes, mask bytes,
-seed, sampler settings). The PNG path holds the key, so a changed input regenerates exactly what it changes and a
+The PNG path holds the key, so a changed input regenerates exactly what it changes and a
 rerun finds finished images. Tasks are ordered item-major (every method of an item side by side) and cut into
 fixed chunks of `batch_size`: a chunk is one batched sampler call mixing methods, and the same chunks are formed
 on every run, so an interrupted run regenerates bit-identical images.
@@ -10,10 +9,10 @@ on every run, so an interrupted run regenerates bit-identical images.
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.keys import json_hash, tensor_hash
+from bench.keys import sampler_key, task_key, tensor_hash
 from bench.stages.items import BenchItems
 from bench.stages.methods import Method
-from bench.suite_schema import Suite
+from bench.suite import Suite
 
 
 @dataclass(frozen=True)
@@ -28,23 +27,17 @@ class Task:
         return self.path.is_file()
 
 
-def sampler_key(suite: Suite) -> dict:
-    """Sampler settings that change images (batch size does not beyond float rounding: see the sampler's tests)."""
-    return suite.sampler.model_dump(exclude={"batch_size"})
-
-
 def plan_tasks(suite: Suite, items: BenchItems, methods: dict[str, Method], base_key: str, out: Path) -> list[Task]:
     tasks = []
-    sampler = sampler_key(suite)
+    sampler = sampler_key(suite.sampler)
     condition_keys = [tensor_hash(c) for c in items.conditions]
     mask_keys = [tensor_hash(m) for m in items.masks]
     for index, item_id in enumerate(items.ids):
         for seed in suite.seeds:
             for name, method in methods.items():
                 controlled = method.controlled
-                key = json_hash({"base": base_key, "method": method.key, "prompt": items.prompts[index], "seed": seed, "sampler": sampler,
-                                 "condition": condition_keys[index] if controlled else None,
-                                 "mask": mask_keys[index] if controlled and method.spec.mask_at_inference else None})
+                key = task_key(base_key, method.key, items.prompts[index], seed, sampler, condition_keys[index] if controlled else None,
+                               mask_keys[index] if controlled and method.spec.mask_at_inference else None)
                 tasks.append(Task(name, index, seed, key, out / "images" / name / f"{item_id}-s{seed}-{key[:12]}.png"))
     return tasks
 

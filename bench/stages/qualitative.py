@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
-from bench.stages.generate import write_png_atomically
 from bench.stages.items import BenchItems
 from bench.stages.plan import Task
+from localctrl.common.files import write_png, write_text
 
 
 def write_qualitative(tasks: list[Task], items: BenchItems, labels: dict[str, str], folder: Path, count: int = 4) -> Path:
@@ -26,8 +26,8 @@ def write_qualitative(tasks: list[Task], items: BenchItems, labels: dict[str, st
         item_id = items.ids[row]
         condition = (items.conditions[row] * 255).round().to(torch.uint8)
         condition = condition[0] if condition.shape[0] == 1 else condition.permute(1, 2, 0)
-        write_png_atomically(condition.numpy(), folder / f"{item_id}-condition.png")
-        write_png_atomically((items.masks[row, 0] * 255).round().to(torch.uint8).numpy(), folder / f"{item_id}-mask.png")
+        write_png(folder / f"{item_id}-condition.png", condition.numpy())
+        write_png(folder / f"{item_id}-mask.png", (items.masks[row, 0] * 255).round().to(torch.uint8).numpy())
         images = {}
         for task in tasks:
             if task.item == row and task.seed == first_seed:
@@ -35,5 +35,5 @@ def write_qualitative(tasks: list[Task], items: BenchItems, labels: dict[str, st
                 shutil.copyfile(task.path, folder / images[task.method])
         entries.append({"item_id": item_id, "prompt": items.prompts[row], "seed": first_seed, "condition": f"{item_id}-condition.png",
                         "mask": f"{item_id}-mask.png", "images": images})
-    (folder / "qualitative.json").write_text(json.dumps({"methods": labels, "items": entries}, indent=2) + "\n")
+    write_text(folder / "qualitative.json", json.dumps({"methods": labels, "items": entries}, indent=2) + "\n")
     return folder

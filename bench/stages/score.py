@@ -1,10 +1,11 @@
 """Scoring: per-sample metric rows for one method (→ parquet) and its aggregates with 95% CIs (→ JSON), cached.
 
-Per-sample metric names follow DESIGN.md (`<metric>_<region>`): edge_{precision,recall,f1,ssim}_in,
+Per-sample metric keys (bench.metrics.registry names them all): edge_{precision,recall,f1,ssim}_in,
 edge_density_out, edge_leakage_out, seg_{miou,acc}_in, {ssim,psnr,lpips}_out (against the text-only image with
-the same prompt and seed), align_shapes, clip_score. Set metrics: fid and kid against the suite's real reference
-images. Every aggregate carries `_ci_lo` / `_ci_hi`. The cache key covers the images' task keys, the evaluation
-masks and ground truth, and the metric settings, so a rerun with nothing changed reads the files back.
+the same prompt and seed), align_shapes, clip_score; each aggregate carries `_ci_lo` / `_ci_hi`. Set metrics: fid
+(with a bootstrap CI) and kid against the suite's real reference images. The score key (bench.keys) covers the
+images' task keys, the evaluation masks and ground truth, and the metric settings, so a rerun with nothing changed
+reads the files back.
 """
 
 import json
@@ -16,45 +17,21 @@ import pandas as pd
 import torch
 from scipy.linalg import LinAlgWarning
 
-from bench.keys import json_hash, tensor_hash
-from bench.stages.generate import read_png_uint8
-from bench.stages.items import BenchItems
-from bench.metrics import (
-    PSNR_CAP_DB,
-    edge_fidelity,
-    edge_leakage,
-    exclude_band,
-    fid_bootstrap_ci,
-    fid_from_features,
-    kid_from_features,
-    masked_lpips,
-    masked_psnr,
-    masked_ssim,
-    mean_ci,
-    seg_scores,
-)
-from bench.stages.plan import Task
+from bench.keys import items_key, score_key
+from bench.metrics import registry
+from bench.metrics.bootstrap import mean_ci
+from bench.metrics.fidelity import edge_fidelity, edge_leakage, seg_scores
+from bench.metrics.frechet import fid_bootstrap_ci, fid_from_features, kid_from_features
+from bench.metrics.masked import exclude_band, masked_lpips, masked_psnr, masked_ssim
 from bench.metrics.networks import Scorers
-from bench.suite_schema import Suite
+from bench.stages.items import BenchItems
+from bench.stages.plan import Task
+from bench.suite import Suite
+from localctrl.common.files import atomic, read_rgb, write_text
 from localctrl.shapes.net import align_shapes
 from localctrl.shapes.scene import SHAPES
 
-SCORE_VERSION = 1  # bump when a metric's code changes what it computes: cached scores are then recomputed
-CAPS = {"psnr_out": PSNR_CAP_DB}  # identical images have infinite PSNR: averaged as 100 dB
 BATCH = 64
-
-
-def items_fingerprint(items: BenchItems) -> str:
-    parts = [items.ids, tensor_hash(items.masks), tensor_hash(items.reference_edges)]
-    return json_hash([*parts, tensor_hash(items.semantic) if items.semantic is not None else None])
-
-
-def score_key(suite: Suite, method: str, tasks: list[Task], reference: list[Task] | None, items_key: str, fid_key: str | None,
-              scorers: Scorers) -> str:
-    networks = [scorers.fid_name, scorers.lpips_name, scorers.clip_name]
-    return json_hash({"method": method, "tasks": [t.key for t in tasks], "reference": [t.key for t in reference or []],
-                      "metrics": suite.metrics.model_dump(mode="json"), "items": items_key, "fid_reference": fid_key,
-                      "networks": networks, "version": SCORE_VERSION})[:16]
 
 
 def per_sample(suite: Suite, items: BenchItems, tasks: list[Task], reference: list[Task] | None,
@@ -63,7 +40,7 @@ def per_sample(suite: Suite, items: BenchItems, tasks: list[Task], reference: li
     for start in range(0, len(tasks), BATCH):
         part = tasks[start : start + BATCH]
         rows = [t.item for t in part]
-        images = torch.stack([read_png_uint8(t.path) for t in part])
+        images = torch.stack([read_rgb(t.path) for t in part])
         inside = items.masks[rows]
         outside = 1 - inside
         values: dict[str, torch.Tensor | np.ndarray] = {}
@@ -80,7 +57,7 @@ def per_sample(suite: Suite, items: BenchItems, tasks: list[Task], reference: li
             seg = seg_scores(labels, items.semantic[rows][:, None], inside, num_classes=1 + len(SHAPES))
             values |= {"seg_miou_in": seg["miou"], "seg_acc_in": seg["pixel_acc"]}
         if spec.preservation and reference is not None:
-            others = torch.stack([read_png_uint8(reference[start + k].path) for k in range(len(part))]).float() / 255
+            others = torch.stack([read_rgb(reference[start + k].path) for k in range(len(part))]).float() / 255
             region = exclude_band(outside, inside, spec.preservation.band)
             mine = images.float() / 255
             values |= {"ssim_out": masked_ssim(mine, others, region), "psnr_out": masked_psnr(mine, others, region)}
@@ -103,7 +80,7 @@ def aggregates(frame: pd.DataFrame, generated_features: np.ndarray | None, refer
                suite: Suite, scorers: Scorers) -> dict[str, float]:
     result = {}
     for column in frame.columns.drop(["item_id", "seed", "key"]):
-        mean, lo, hi = mean_ci(frame[column].to_numpy(), seed=0, cap=CAPS.get(column))
+        mean, lo, hi = mean_ci(frame[column].to_numpy(), seed=0, cap=registry.cap(column))
         result |= {column: mean, f"{column}_ci_lo": lo, f"{column}_ci_hi": hi}
     if generated_features is not None and reference_features is not None and len(generated_features) >= 2:
         fid = scorers.key("fid", scorers.fid_name)
@@ -122,18 +99,18 @@ def score_method(suite: Suite, items: BenchItems, method: str, tasks: list[Task]
                  detections: dict, scorers: Scorers, reference_features: np.ndarray | None, fid_key: str | None,
                  out: Path) -> tuple[pd.DataFrame, dict, Path]:
     """Per-sample rows and aggregates of one method, from the cache when its key matches."""
-    key = score_key(suite, method, tasks, reference, items_fingerprint(items), fid_key, scorers)
+    key = score_key(method, [t.key for t in tasks], [t.key for t in reference or []], suite.metrics.model_dump(mode="json"),
+                    items_key(items.ids, items.masks, items.reference_edges, items.semantic), fid_key,
+                    [scorers.fid_name, scorers.lpips_name, scorers.clip_name])
     table, summary = out / "scores" / f"{method}-{key}.parquet", out / "scores" / f"{method}-{key}.json"
     if table.is_file() and summary.is_file():
         return pd.read_parquet(table), json.loads(summary.read_text()), table
     frame = per_sample(suite, items, tasks, reference, detections, scorers)
     features = None
     if scorers.fid_name is not None and reference_features is not None:
-        features = scorers.fid(torch.stack([read_png_uint8(t.path) for t in tasks]))
+        features = scorers.fid(torch.stack([read_rgb(t.path) for t in tasks]))
     result = aggregates(frame, features, reference_features, suite, scorers)
-    table.parent.mkdir(parents=True, exist_ok=True)
-    temporary = table.with_suffix(".tmp")
-    frame.to_parquet(temporary, index=False)
-    temporary.replace(table)
-    summary.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    with atomic(table) as temporary:
+        frame.to_parquet(temporary, index=False)
+    write_text(summary, json.dumps(result, indent=2, sort_keys=True) + "\n")
     return frame, result, table

@@ -14,6 +14,7 @@ from typing import Any
 
 import localctrl
 from localctrl.common.checkpoints import describe_changes
+from localctrl.errors import InputError
 
 RUNS_DIR = "localctrl-runs"
 UI_HOST = "127.0.0.1"  # never expose runs beyond this machine unless the user asks
@@ -105,7 +106,7 @@ def start_run(
         logged = mlflow.get_run(resume_run_id).data.params
         wanted = flatten(params or {})
         if changes := describe_changes({key: logged.get(key) for key in wanted}, wanted):
-            raise ValueError(f"cannot resume run {resume_run_id} with a different config ({changes})")
+            raise InputError(f"cannot resume run {resume_run_id} with a different config ({changes})")
         with mlflow.start_run(run_id=resume_run_id, nested=nested) as run:
             yield run
         return

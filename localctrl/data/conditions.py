@@ -10,7 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-CHANNELS = {"canny": 1, "canny-opencv": 1, "colour-grid": 3, "edges": 1, "seg": 3, "depth": 1}
+from localctrl.config import Condition
+from localctrl.errors import InputError
+
+CHANNELS: dict[Condition, int] = {"canny": 1, "canny-opencv": 1, "colour-grid": 3, "edges": 1, "seg": 3, "depth": 1}
 FROM_MANIFEST = ("edges", "seg", "depth")  # read from the item's `conditions` (exact ground truth in the shapes world)
 SEG_PALETTE = torch.tensor([[0, 0, 0], [230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180],
                             [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]], dtype=torch.float32) / 255
@@ -37,19 +40,18 @@ def colour_grid(images: Tensor, cells: int = 8) -> Tensor:
 def seg_to_colour(semantic: Tensor) -> Tensor:
     """Class map (N, H, W) of small ints → palette colours (N, 3, H, W)."""
     if semantic.max() >= len(SEG_PALETTE):
-        raise ValueError(f"segmentation class {int(semantic.max())} has no palette colour (at most {len(SEG_PALETTE) - 1})")
+        raise InputError(f"segmentation class {int(semantic.max())} has no palette colour (at most {len(SEG_PALETTE) - 1})")
     return SEG_PALETTE[semantic.long()].permute(0, 3, 1, 2)
 
 
-def compute_condition(name: str, images: Tensor) -> Tensor:
-    if name == "canny":
-        return canny(images)
-    if name == "canny-opencv":
-        return canny_opencv(images)
-    if name == "colour-grid":
-        return colour_grid(images)
-    raise ValueError(f"condition '{name}' is not computed from images; computed: canny, canny-opencv, colour-grid; "
-                     f"read from the manifest: {', '.join(FROM_MANIFEST)}")
+COMPUTED = {"canny": canny, "canny-opencv": canny_opencv, "colour-grid": colour_grid}  # the others: FROM_MANIFEST
+
+
+def compute_condition(name: Condition, images: Tensor) -> Tensor:
+    if name not in COMPUTED:
+        raise InputError(f"condition '{name}' is not computed from images; computed: {', '.join(COMPUTED)}; "
+                         f"read from the manifest: {', '.join(FROM_MANIFEST)}")
+    return COMPUTED[name](images)
 
 
 def manifest_condition(name: str, array: np.ndarray) -> Tensor:
@@ -59,4 +61,4 @@ def manifest_condition(name: str, array: np.ndarray) -> Tensor:
         return seg_to_colour(tensor[None])[0]
     if name in ("edges", "depth"):
         return (tensor.float() / 255)[None] if tensor.ndim == 2 else tensor.float().permute(2, 0, 1)[:1] / 255
-    raise ValueError(f"condition '{name}' is not read from the manifest; known: {', '.join(FROM_MANIFEST)}")
+    raise InputError(f"condition '{name}' is not read from the manifest; known: {', '.join(FROM_MANIFEST)}")

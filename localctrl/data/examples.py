@@ -6,19 +6,19 @@ uninterrupted one would have seen.
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from localctrl.common.checkpoints import step_generator
-from localctrl.data.conditions import CHANNELS, FROM_MANIFEST, canny, compute_condition, manifest_condition
+from localctrl.common.files import read_image
+from localctrl.config import Condition, DataSource, MaskSettings
+from localctrl.data.conditions import FROM_MANIFEST, canny, compute_condition, manifest_condition
 from localctrl.data.manifest import read_manifest
 from localctrl.data.masks import make_mask
+from localctrl.errors import InputError
 from localctrl.shapes.render import render
 from localctrl.shapes.scene import WorldConfig, sample_scene, split_scenes
-from localctrl.config import DataSettings, MaskSettings
 
 
 @dataclass
@@ -38,32 +38,26 @@ class Batch:
     reference_edges: torch.Tensor  # (N, 1, H, W): ground-truth edges where known, else canny of the image
 
 
-def read_png(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image)
-    except (OSError, SyntaxError) as error:
-        raise ValueError(f"{path}: not a readable PNG ({error})") from None
-
-
 class ExampleSet:
-    def __init__(self, data: DataSettings, condition: str, image_size: int, split: str | None, limit: int | None = None):
-        if condition not in CHANNELS:
-            raise ValueError(f"unknown condition '{condition}'; known: {', '.join(CHANNELS)}")
+    """The first `count` items of a split (a manifest: every item when `count` is None; the shapes world needs a count)."""
+
+    def __init__(self, data: DataSource, condition: Condition, image_size: int, split: str | None, count: int | None):
         self.condition, self.image_size, self.source = condition, image_size, data.source
         if data.source == "shapes":
+            if count is None:
+                raise InputError("the shapes world renders as many items as asked for: give a count")
             self.world = WorldConfig(size=image_size)
-            self.keys = [index for index, _ in split_scenes(data.world_seed, split, limit or data.shapes_items, self.world)]
+            self.keys = [index for index, _ in split_scenes(data.world_seed, split, count, self.world)]
             self.world_seed = data.world_seed
         else:
-            self.items = read_manifest(data.source, split=split)[: limit or None]
+            self.items = read_manifest(data.source, split=split)[:count]
             self.keys = list(range(len(self.items)))
             if condition in FROM_MANIFEST:
                 lacking = [item.id for item in self.items if condition not in item.conditions]
                 if lacking:
-                    raise ValueError(f"{data.source}: {len(lacking)} item(s) lack condition '{condition}' (first: {lacking[0]})")
+                    raise InputError(f"{data.source}: {len(lacking)} item(s) lack condition '{condition}' (first: {lacking[0]})")
         if not self.keys:
-            raise ValueError(f"dataset {data.source} has no items in split '{split}'")
+            raise InputError(f"dataset {data.source} has no items in split '{split}'")
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -74,12 +68,12 @@ class ExampleSet:
             drawn = render(scene, self.image_size)
             return Example(drawn.image, scene.caption, {"edges": drawn.edges, "seg": drawn.semantic, "depth": drawn.depth}, drawn.object_masks)
         item = self.items[self.keys[position]]
-        image = read_png(item.image)
+        image = read_image(item.image)
         if image.shape[:2] != (self.image_size, self.image_size):
-            raise ValueError(f"{item.image}: image is {image.shape[1]}×{image.shape[0]}, the model needs "
+            raise InputError(f"{item.image}: image is {image.shape[1]}×{image.shape[0]}, the model needs "
                              f"{self.image_size}×{self.image_size} (resize when preparing the dataset)")
-        truth = {name: read_png(path) for name, path in item.conditions.items() if name in FROM_MANIFEST}
-        return Example(image[..., :3], item.caption, truth, [read_png(path) for path in item.masks.values()])
+        truth = {name: read_image(path) for name, path in item.conditions.items() if name in FROM_MANIFEST}
+        return Example(image[..., :3], item.caption, truth, [read_image(path) for path in item.masks.values()])
 
     def batch(self, positions: list[int], masks: torch.Tensor) -> Batch:
         examples = [self.example(position) for position in positions]

@@ -6,16 +6,18 @@ files it names. Splits are recorded in the manifest, never derived from director
 """
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from localctrl.common.files import write_text
+from localctrl.errors import InputError
 
 MANIFEST = "manifest.jsonl"
 REQUIRED_FIELDS = ("id", "image", "caption", "split")
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A manifest or dataset file that is missing or malformed; the message names the file and field."""
 
 
@@ -32,13 +34,7 @@ class Item:
 
 def write_manifest(folder: Path, rows: list[dict]) -> Path:
     """Write the manifest atomically (a crash leaves no half manifest), one sorted-key JSON line per item."""
-    path = folder / MANIFEST
-    temporary = path.with_suffix(".jsonl.tmp")
-    with open(temporary, "w", encoding="utf-8") as stream:
-        for row in rows:
-            stream.write(json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n")
-    os.replace(temporary, path)
-    return path
+    return write_text(folder / MANIFEST, "".join(json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n" for row in rows))
 
 
 def read_manifest(folder: str | Path, split: str | None = None, check_files: bool = True) -> list[Item]:

@@ -6,15 +6,15 @@ Random masks depend only on the `numpy.random.Generator` passed in, so a seeded 
 
 import math
 from collections.abc import Sequence
+from typing import get_args
 
 import numpy as np
 from scipy import ndimage
 
-# The reference code keeps only regions of at least 10,000 px² on 512×512 images; as a fraction it carries over
-# to any resolution.
-REFERENCE_MIN_AREA = 10_000 / 512**2
+from localctrl.config import REFERENCE_MIN_AREA, MaskKind
+from localctrl.errors import InputError
 
-MASK_KINDS = ("box", "blob", "object", "full", "empty")
+MASK_KINDS: tuple[str, ...] = get_args(MaskKind)
 
 _LOG_MAX_BOX_ASPECT = math.log(4.0)
 
@@ -99,7 +99,7 @@ def object_mask(object_masks: Sequence[np.ndarray], rng: np.random.Generator) ->
     i = int(rng.integers(len(object_masks)))
     chosen = np.asarray(object_masks[i])
     if chosen.ndim != 2:
-        raise ValueError(f"object mask {i}: expected a 2-D (H, W) array, got shape {chosen.shape}")
+        raise InputError(f"object mask {i}: expected a 2-D (H, W) array, got shape {chosen.shape}")
     return check_mask(chosen, *chosen.shape, name=f"object mask {i}")
 
 
@@ -120,20 +120,20 @@ def make_mask(
         return random_blob(rng, height, width, min_area, max_area)
     if kind == "object":
         if object_masks is None:
-            raise ValueError('mask kind "object" needs object_masks (the dataset\'s per-object masks)')
+            raise InputError('mask kind "object" needs object_masks (the dataset\'s per-object masks)')
         return check_mask(object_mask(object_masks, rng), height, width, name="object mask")
     if kind == "full":
         return full_mask(height, width)
     if kind == "empty":
         return empty_mask(height, width)
-    raise ValueError(f"unknown mask kind {kind!r}; expected one of {', '.join(MASK_KINDS)}")
+    raise InputError(f"unknown mask kind {kind!r}; expected one of {', '.join(MASK_KINDS)}")
 
 
 def check_mask(mask: np.ndarray, height: int, width: int, name: str = "mask") -> np.ndarray:
     """Validate a user-supplied mask (2-D, (height, width), only 0/1 or 0/255 or bool) and return it as float32 0/1."""
     mask = np.asarray(mask)
     if mask.shape != (height, width):
-        raise ValueError(f"{name}: expected shape ({height}, {width}), got {mask.shape}")
+        raise InputError(f"{name}: expected shape ({height}, {width}), got {mask.shape}")
     if mask.dtype == bool:
         return mask.astype(np.float32)
     values = np.unique(mask)  # sorted; NaN, if any, comes last
@@ -142,7 +142,7 @@ def check_mask(mask: np.ndarray, height: int, width: int, name: str = "mask") ->
     if set(values.tolist()) <= {0, 255}:
         return (mask == 255).astype(np.float32)
     shown = ", ".join(_format_value(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
-    raise ValueError(f"{name}: expected a binary mask (0/1 or 0/255), found values [{shown}]")
+    raise InputError(f"{name}: expected a binary mask (0/1 or 0/255), found values [{shown}]")
 
 
 def _format_value(v) -> str:

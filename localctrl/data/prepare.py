@@ -21,12 +21,15 @@ import torch
 from PIL import Image, ImageOps
 from rich.progress import track
 
+from localctrl.common.files import write_png, write_text
+from localctrl.config import PreparedCondition
 from localctrl.data.conditions import canny_opencv, colour_grid
 from localctrl.data.manifest import write_manifest
 from localctrl.data.sources import SourceItem, folder_items
+from localctrl.errors import InputError
 from localctrl.shapes.scene import SPLITS
 
-PREPARED_CONDITIONS = {"canny": lambda image: canny_opencv(image), "colour-grid": lambda image: colour_grid(image)}
+PREPARED_CONDITIONS: dict[PreparedCondition, object] = {"canny": canny_opencv, "colour-grid": colour_grid}  # canny: the paper's
 REPORT = "prepare-report.json"
 
 
@@ -53,22 +56,16 @@ def resize_and_crop(image: Image.Image, size: int) -> Image.Image:
     return ImageOps.fit(image.convert("RGB"), (size, size), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
 
 
-def save_png(array: np.ndarray, path: Path) -> None:
-    temporary = path.with_suffix(".tmp.png")
-    Image.fromarray(array).save(temporary, format="PNG")
-    temporary.replace(path)  # atomic: an interrupted run never leaves a torn PNG behind
-
-
 def prepare_dataset(images: Path | Sequence[SourceItem], captions: Path | None, out: Path, size: int = 512,
                     conditions: tuple[str, ...] = ("canny",), seed: int = 0,
                     split_probs: tuple[float, float, float] = (0.9, 0.05, 0.05)) -> PrepareReport:
     """Write `out` from an image folder + captions file, or from source items (e.g. `hf_dataset_items`)."""
     unknown = set(conditions) - set(PREPARED_CONDITIONS)
     if unknown:
-        raise ValueError(f"conditions {sorted(unknown)} cannot be prepared here; known: {', '.join(PREPARED_CONDITIONS)}")
+        raise InputError(f"conditions {sorted(unknown)} cannot be prepared here; known: {', '.join(PREPARED_CONDITIONS)}")
     items = folder_items(images, captions) if isinstance(images, Path) else images
     if not items:
-        raise ValueError(f"no images to prepare from {captions or images}")
+        raise InputError(f"no images to prepare from {captions or images}")
     for folder in ("images", *(f"conditions/{name}" for name in conditions)):
         (out / folder).mkdir(parents=True, exist_ok=True)
     report, rows = PrepareReport(), []
@@ -88,11 +85,11 @@ def prepare_dataset(images: Path | Sequence[SourceItem], captions: Path | None, 
             tensor = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
             for name in conditions:
                 condition = PREPARED_CONDITIONS[name](tensor)[0]
-                save_png((condition * 255).round().byte().permute(1, 2, 0).squeeze(-1).numpy(), out / targets[name])
-            save_png(array, out / targets["image"])
+                write_png(out / targets[name], (condition * 255).round().byte().permute(1, 2, 0).squeeze(-1).numpy())
+            write_png(out / targets["image"], array)
             report.written += 1
         rows.append({"id": item_id, "image": targets["image"], "caption": caption, "split": split_of(item_id, seed, split_probs),
                      "conditions": {name: targets[name] for name in conditions}, "source": source.key})
     write_manifest(out, rows)
-    (out / REPORT).write_text(json.dumps(report.__dict__, indent=2) + "\n")
+    write_text(out / REPORT, json.dumps(report.__dict__, indent=2) + "\n")
     return report

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from localctrl.errors import InputError
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
 
@@ -38,12 +40,12 @@ def read_captions(path: Path) -> dict[str, str]:
     elif path.suffix == ".jsonl":
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     else:
-        raise ValueError(f"captions file {path}: expected .csv, .jsonl or a COCO captions .json")
+        raise InputError(f"captions file {path}: expected .csv, .jsonl or a COCO captions .json")
     captions = {}
     for number, row in enumerate(rows, start=1):
         name = row.get("file") or row.get("image")
         if not name or "caption" not in row:
-            raise ValueError(f"captions file {path}, row {number}: needs 'file' (or 'image') and 'caption'")
+            raise InputError(f"captions file {path}, row {number}: needs 'file' (or 'image') and 'caption'")
         captions[str(name)] = str(row["caption"])
     return captions
 
@@ -52,7 +54,7 @@ def coco_captions(path: Path) -> dict[str, str]:
     """COCO's captions JSON → file name → its first caption (lowest annotation id: stable across reruns)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not {"images", "annotations"} <= data.keys():
-        raise ValueError(f"captions file {path}: a .json must be COCO captions (keys 'images' and 'annotations')")
+        raise InputError(f"captions file {path}: a .json must be COCO captions (keys 'images' and 'annotations')")
     names = {image["id"]: image["file_name"] for image in data["images"]}
     captions = {}
     for annotation in sorted(data["annotations"], key=lambda a: a["id"]):
@@ -72,7 +74,7 @@ def sidecar_captions(images: Path) -> dict[str, str]:
 
 def folder_items(images: Path, captions: Path | None) -> list[SourceItem]:
     if not images.is_dir():
-        raise ValueError(f"image folder {images} does not exist")
+        raise InputError(f"image folder {images} does not exist")
     table = read_captions(captions) if captions else sidecar_captions(images)
     return [SourceItem(relative, caption, lambda path=images / relative: Image.open(path), str(images / relative))
             for relative, caption in sorted(table.items())]
@@ -86,17 +88,17 @@ def hf_dataset_items(path: Path, image_column: str = "image", caption_column: st
     try:
         loaded = datasets.load_from_disk(str(path))
     except FileNotFoundError as error:
-        raise ValueError(f"{path} is not a dataset saved with datasets.save_to_disk: {error}") from None
+        raise InputError(f"{path} is not a dataset saved with datasets.save_to_disk: {error}") from None
     if isinstance(loaded, datasets.DatasetDict):
         if split is None and len(loaded) > 1:
-            raise ValueError(f"{path} holds splits {', '.join(loaded)}: choose one with --hf-split")
+            raise InputError(f"{path} holds splits {', '.join(loaded)}: choose one with --hf-split")
         split = split or next(iter(loaded))
         if split not in loaded:
-            raise ValueError(f"{path} has no split '{split}'; it has {', '.join(loaded)}")
+            raise InputError(f"{path} has no split '{split}'; it has {', '.join(loaded)}")
         loaded = loaded[split]
     for column in (image_column, caption_column, *([id_column] if id_column else [])):
         if column not in loaded.column_names:
-            raise ValueError(f"{path}: no column '{column}'; columns are {', '.join(loaded.column_names)}")
+            raise InputError(f"{path}: no column '{column}'; columns are {', '.join(loaded.column_names)}")
     if isinstance(loaded.features[image_column], datasets.Image):
         loaded = loaded.cast_column(image_column, datasets.Image(decode=False))  # decode per item: corrupt ones are skipped
 

@@ -5,28 +5,31 @@ maps, so a mismatched adapter trains and samples without any error. `check_adapt
 """
 
 from pathlib import Path
+from typing import get_args
 
 import torch
 from diffusers import T2IAdapter, UNet2DConditionModel
 
-from localctrl.models.architectures import Architecture
-from localctrl.models.hub import resolve_pretrained
 from localctrl.common.seeding import seeded
+from localctrl.config import AdapterKind
+from localctrl.errors import InputError
+from localctrl.models.architectures import Architecture
+from localctrl.models.weights import resolve_pretrained
 
 Shape = tuple[int, int, int]  # (channels, height, width) of one feature map
 
 
-class AdapterMismatchError(ValueError):
+class AdapterMismatchError(InputError):
     """An adapter whose feature maps do not line up with the UNet's down blocks."""
 
 
-ADAPTER_KINDS = ("full", "light", "full_xl")
+ADAPTER_KINDS: tuple[str, ...] = get_args(AdapterKind)
 
 
 def adapter_config(block_out_channels: list[int], vae_scale_factor: int, kind: str) -> dict:
     """T2IAdapter kwargs whose feature maps line up with a UNet's down blocks (one map per block).
 
-    Full: one width per down block (SD 1.x: [320, 640, 1280, 1280], 2 res blocks, METHOD.md's canny adapter).
+    Full: one width per down block (SD 1.x: [320, 640, 1280, 1280], 2 res blocks, docs/method.md's canny adapter).
     Light: one width fewer, its extra last map repeating the last width (SD 1.x: [320, 640, 1280], 4 res blocks).
     Full XL (SDXL-style UNets: 3 down blocks, the first without cross-attention): widths + the last one again,
     the extra map entering after the mid block; unshuffle by twice the VAE factor, as diffusers' XL adapters.
@@ -38,14 +41,14 @@ def adapter_config(block_out_channels: list[int], vae_scale_factor: int, kind: s
         return dict(adapter_type="full_adapter", channels=channels, num_res_blocks=2 if large else 1, downscale_factor=vae_scale_factor)
     if kind == "light":
         if channels[-1] != channels[-2]:
-            raise ValueError(f"a light adapter repeats its last width, but the UNet's last two down blocks have {channels[-2:]} channels")
+            raise InputError(f"a light adapter repeats its last width, but the UNet's last two down blocks have {channels[-2:]} channels")
         return dict(adapter_type="light_adapter", channels=channels[:-1], num_res_blocks=4 if large else 1, downscale_factor=vae_scale_factor)
     if kind == "full_xl":
         if len(channels) != 3:
-            raise ValueError(f"a full_xl adapter fits SDXL-style UNets with 3 down blocks, not {len(channels)}")
+            raise InputError(f"a full_xl adapter fits SDXL-style UNets with 3 down blocks, not {len(channels)}")
         return dict(adapter_type="full_adapter_xl", channels=[*channels, channels[-1]], num_res_blocks=2 if large else 1,
                     downscale_factor=2 * vae_scale_factor)
-    raise ValueError(f"unknown adapter kind '{kind}'; known: {', '.join(ADAPTER_KINDS)}")
+    raise InputError(f"unknown adapter kind '{kind}'; known: {', '.join(ADAPTER_KINDS)}")
 
 
 def build_adapter(source, kind: str = "full", in_channels: int = 3, seed: int = 0) -> T2IAdapter:

@@ -15,12 +15,11 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, T2IAdapter, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+from localctrl.common.seeding import seeded
 from localctrl.models.adapters import check_adapter_fits
 from localctrl.models.architectures import SD15, TINY, Architecture
-from localctrl.models.hub import ModelNotAvailableError, resolve_pretrained
-from localctrl.common.seeding import seeded
-from localctrl.models.shipped import REBUILD, SHAPES_BASE_DIR
 from localctrl.models.tokenizers import check_tokenizer_fits, clip_tokenizer
+from localctrl.models.weights import SHAPES_BASE_DIR, ModelNotAvailableError, resolve_pretrained, shipped_folder
 
 RANDOM_BASES = {"tiny": TINY, "sd15-random": SD15}
 SHIPPED_BASES = {"shapes-base": SHAPES_BASE_DIR}
@@ -49,8 +48,10 @@ class Stack:
         return {"vae": self.vae, "text_encoder": self.text_encoder, "unet": self.unet}
 
     def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> "Stack":
+        # dtype only when given: diffusers warns about fp32 modules whenever `to` gets a dtype keyword, even None
+        moves = {"device": device} | ({"dtype": dtype} if dtype is not None else {})
         for module in self.modules().values():
-            module.to(device=device, dtype=dtype)
+            module.to(**moves)
         return self
 
     def parameter_counts(self) -> dict[str, int]:
@@ -89,9 +90,7 @@ def load_stack(base: str | Path, seed: int = 0, dtype: torch.dtype | None = None
         stack = build_random_stack(RANDOM_BASES[str(base)], seed=seed)
         return stack.to(dtype=dtype) if dtype is not None else stack
     if str(base) in SHIPPED_BASES:
-        folder = SHIPPED_BASES[str(base)]
-        if not (folder / "model_index.json").is_file():
-            raise ModelNotAvailableError(f"{base} is not in this installation ({folder}); rebuild it: {REBUILD[str(base)]}")
+        folder = shipped_folder(str(base), SHIPPED_BASES[str(base)], "model_index.json")
         return load_stack_folder(folder, source=str(base), dtype=dtype)
     return load_stack_folder(resolve_pretrained(base, what="base model"), source=str(base), dtype=dtype)
 
@@ -121,7 +120,7 @@ def load_stack_folder(folder: Path, source: str | None = None, dtype: torch.dtyp
     source = source or str(folder)
     missing = [part for part in PIPELINE_PARTS if not (folder / part).is_dir()]
     if missing:
-        raise FileNotFoundError(
+        raise ModelNotAvailableError(
             f"base model {source} ({folder}) lacks {', '.join(p + '/' for p in missing)}: expected the diffusers "
             f"pipeline layout with {', '.join(p + '/' for p in PIPELINE_PARTS)}"
         )

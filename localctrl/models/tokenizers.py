@@ -4,10 +4,11 @@ from functools import lru_cache
 
 from transformers import CLIPTokenizer
 
+from localctrl.errors import InputError
 from localctrl.models.architectures import CLIP_MAX_LENGTH
 
 
-class TokenizerMismatchError(ValueError):
+class TokenizerMismatchError(InputError):
     """A tokenizer whose vocabulary does not fit the text encoder it is paired with."""
 
 

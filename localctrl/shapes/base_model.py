@@ -1,23 +1,21 @@
 """shapes-base: the small latent-diffusion text-to-image model of the shapes world (architecture and location).
 
-Sized for 2 CPU cores (SHAPES-NOTES.md): an AutoencoderKL with 4 latent channels and 4× downsampling
+Sized for 2 CPU cores (docs/method.md, "The shapes world"): an AutoencoderKL with 4 latent channels and 4× downsampling
 (64² images → 16² latents) without attention, so it is fully convolutional; a 3-layer CLIP text encoder on a
 word-level tokenizer (captions ≤ 24 tokens, so cross-attention looks at 24 keys, not SD's 77); a UNet with
 cross-attention at every level (binding colours to shapes is decided at the coarse levels).
 """
 
-from pathlib import Path
 
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from localctrl.models.architectures import SD_SCHEDULER
 from localctrl.common.seeding import seeded
-from localctrl.shapes.scene import vocabulary
+from localctrl.models.architectures import SD_SCHEDULER
 from localctrl.models.stacks import Stack
 from localctrl.models.tokenizers import word_tokenizer
+from localctrl.shapes.scene import vocabulary
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights" / "shapes-base"
 MAX_PROMPT_TOKENS = 24
 
 VAE = dict(

@@ -5,20 +5,20 @@ images; align-shapes of real images and of shapes-base samples for held-out capt
 two-object prompts apart); FID-shapes of samples vs real, beside real-vs-real (the floor).
 """
 
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from cleanfid.fid import frechet_distance
+from pydantic import BaseModel, ConfigDict
 
+from localctrl.models.stacks import Stack
 from localctrl.shapes.net import ShapesNet, align_shapes, reconstruct, scene_correct
 from localctrl.shapes.render import render_images
 from localctrl.shapes.scene import Scene, split_scenes
-from localctrl.models.stacks import Stack
 
 
-@dataclass(frozen=True)
-class CheckSettings:
+class CheckSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
     samples: int = 256  # generated images (and real images per split)
     world_seed: int = 0  # the world shapes-base trained on: its val/test splits are held out
     sample_seed: int = 0  # image k uses torch.Generator().manual_seed(sample_seed + k)
@@ -82,7 +82,7 @@ def world_check(stack: Stack, net: ShapesNet, settings: CheckSettings = CheckSet
     one = torch.tensor([len(scene.objects) == 1 for scene in test])
     align_real, align_samples = align_shapes(judged_real, test), align_shapes(judged_samples, test)
     return {
-        "settings": asdict(settings),
+        "settings": settings.model_dump(),
         "vae_psnr_db": float(psnr(reconstructions, real).mean()),
         "net_accuracy_reconstructions": float(scene_correct(judged_recon, test).float().mean()),
         "net_accuracy_real": float(scene_correct(judged_real, test).float().mean()),

@@ -1,15 +1,13 @@
 """Write the shapes world as a dataset in the manifest format (localctrl.data.manifest), fast and byte-reproducible."""
 
 import json
-from dataclasses import asdict
 from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 from rich.progress import track
 
+from localctrl.common.files import write_png, write_text
 from localctrl.data.manifest import write_manifest
 from localctrl.shapes.render import render
 from localctrl.shapes.scene import Scene, WorldConfig, sample_scene
@@ -31,10 +29,6 @@ def scene_record(scene: Scene) -> dict:
             {"shape": o.shape, "colour": o.colour, "layer": o.layer, "bbox": [round(v, 2) for v in o.bbox]} for o in scene.objects
         ],
     }
-
-
-def save_png(array: np.ndarray, path: Path) -> None:
-    Image.fromarray(array).save(path, format="PNG", compress_level=1)  # PNG holds no timestamp: bytes are reproducible
 
 
 def write_item(folder: Path, seed: int, config: WorldConfig, index: int) -> dict:
@@ -59,7 +53,7 @@ def write_item(folder: Path, seed: int, config: WorldConfig, index: int) -> dict
         row["conditions"]["instance"]: rendered.instance,
     } | {row["masks"][f"object{k + 1}"]: mask for k, mask in enumerate(rendered.object_masks)}
     for relative, array in arrays.items():
-        save_png(array, folder / relative)
+        write_png(folder / relative, array, compress_level=1)  # fast; PNG holds no timestamp: bytes are reproducible
     return row
 
 
@@ -82,7 +76,7 @@ def write_shapes_dataset(out: str | Path, n: int, seed: int = 0, config: WorldCo
     else:
         for chunk in track(chunks, description=f"shapes world → {folder}"):
             rows.extend(work(chunk))
-    settings = asdict(config) | {"held_out": sorted(config.held_out)}
-    (folder / "world.json").write_text(json.dumps({"generator": "localctrl.shapes", "seed": seed, "n": n, "config": settings}, indent=2) + "\n")
+    settings = config.model_dump() | {"held_out": sorted(config.held_out)}
+    write_text(folder / "world.json", json.dumps({"generator": "localctrl.shapes", "seed": seed, "n": n, "config": settings}, indent=2) + "\n")
     write_manifest(folder, rows)  # last: a folder without a manifest is an unfinished write
     return folder

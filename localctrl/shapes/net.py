@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from localctrl.common.seeding import seeded
+from localctrl.errors import InputError
 from localctrl.shapes.render import render_images
 from localctrl.shapes.scene import BACKGROUNDS, COLOURS, SHAPES, Scene, WorldConfig, sample_scene
 
@@ -241,7 +242,7 @@ def load_shapes_net(folder: str | Path) -> ShapesNet:
     folder = Path(folder)
     config = json.loads((folder / CONFIG).read_text())
     if [tuple(pair.split()) for pair in config["pairs"]] != PAIRS or config["backgrounds"] != BACKGROUND_NAMES:
-        raise ValueError(f"{folder} was trained for another world's colours, shapes or backgrounds")
+        raise InputError(f"{folder} was trained for another world's colours, shapes or backgrounds")
     net = ShapesNet(tuple(config["widths"]), config["feature_dim"])
     net.load_state_dict(load_file(folder / WEIGHTS))
     return net.eval()

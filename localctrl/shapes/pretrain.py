@@ -2,7 +2,7 @@
 
 `pretrain(out, config)` is seeded, shows progress, logs to MLflow and checkpoints every few hundred steps;
 called again on the same folder it resumes where it stopped (the same batches, the same final weights).
-Recipe (SHAPES-NOTES.md, improved): VAE with its log-variance bias at −6 (near-deterministic posterior:
+Recipe (docs/method.md, "The shapes world"): VAE with its log-variance bias at −6 (near-deterministic posterior:
 fixes the colour drift of a default init), L1+L2 loss and gradient clipping; UNet with ε-prediction,
 min-SNR-5 weighting, AdamW with warm-up and cosine decay, EMA, 10% caption dropout, cached latents.
 """
@@ -10,7 +10,6 @@ min-SNR-5 weighting, AdamW with warm-up and cosine decay, EMA, 10% caption dropo
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mlflow
@@ -18,20 +17,23 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from diffusers.training_utils import EMAModel, compute_snr
+from pydantic import BaseModel, ConfigDict
 from rich.progress import Progress
 
-from localctrl.common.checkpoints import describe_changes, load_checkpoint, save_checkpoint, step_generator
+from localctrl.common.checkpoints import describe_changes, load_training_state, save_training_state, step_generator
+from localctrl.common.files import write_text
+from localctrl.common.tracking import start_run
+from localctrl.errors import InputError
+from localctrl.models.stacks import Stack
 from localctrl.shapes.base_model import build_untrained_base
 from localctrl.shapes.render import render_images
 from localctrl.shapes.scene import WorldConfig, split_scenes
-from localctrl.models.stacks import Stack
-from localctrl.common.tracking import start_run
 
 EXPERIMENT = "shapes-pretrain"
 
 
-@dataclass(frozen=True)
-class PretrainConfig:
+class PretrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
     seed: int = 0
     world_seed: int = 0
     train_items: int = 40_000  # train-split scenes rendered once and kept in memory
@@ -62,7 +64,8 @@ def to_model_range(images: torch.Tensor) -> torch.Tensor:
 
 
 def warmup_cosine(warmup: int, total: int, floor: float = 0.1):
-    """LR multiplier: linear warm-up, then cosine decay to `floor` of the peak."""
+    """LR multiplier: linear warm-up, then cosine decay to `floor` of the peak (diffusers' cosine schedules decay to 0;
+    shapes-base was trained with this one, so its recipe keeps it)."""
 
     def factor(step: int) -> float:
         if step < warmup:
@@ -75,18 +78,11 @@ def warmup_cosine(warmup: int, total: int, floor: float = 0.1):
 
 def train_vae(stack: Stack, images: torch.Tensor, config: PretrainConfig, checkpoint: Path, progress: Progress) -> None:
     vae = stack.vae.train()
-    state = load_checkpoint(checkpoint)
-    if state is None:
-        with torch.no_grad():  # the posterior's log-variance half of quant_conv starts at −6 (see module doc)
-            vae.quant_conv.bias[vae.config.latent_channels :].fill_(-6.0)
+    with torch.no_grad():  # the posterior's log-variance half of quant_conv starts at −6 (see module doc; a resume overwrites it)
+        vae.quant_conv.bias[vae.config.latent_channels :].fill_(-6.0)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(50, config.vae_steps))
-    start = 0
-    if state is not None:
-        vae.load_state_dict(state["vae"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        start = state["step"]
+    start = load_training_state(checkpoint, vae=vae, optimizer=optimizer, schedule=schedule)
     task = progress.add_task("VAE", total=config.vae_steps, completed=start)
     tic = time.perf_counter()
     for step in range(start, config.vae_steps):
@@ -108,8 +104,7 @@ def train_vae(stack: Stack, images: torch.Tensor, config: PretrainConfig, checkp
             mlflow.log_metrics({"vae_loss": loss.item(), "vae_psnr": psnr, "vae_lr": schedule.get_last_lr()[0],
                                 "vae_steps_per_s": (step + 1 - start) / (time.perf_counter() - tic)}, step=step + 1)
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.vae_steps:
-            save_checkpoint(checkpoint, {"step": step + 1, "vae": vae.state_dict(), "optimizer": optimizer.state_dict(),
-                                         "schedule": schedule.state_dict()})
+            save_training_state(checkpoint, step + 1, vae=vae, optimizer=optimizer, schedule=schedule)
     vae.eval().requires_grad_(False)
 
 
@@ -140,14 +135,7 @@ def train_denoiser(stack: Stack, means: torch.Tensor, stds: torch.Tensor, captio
     optimizer = torch.optim.AdamW(parameters, lr=config.unet_lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config.warmup_steps, config.unet_steps))
     ema = EMAModel(parameters, decay=config.ema_decay, use_ema_warmup=True, power=3 / 4)
-    start, state = 0, load_checkpoint(checkpoint)
-    if state is not None:
-        unet.load_state_dict(state["unet"])
-        text_encoder.load_state_dict(state["text_encoder"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        ema.load_state_dict(state["ema"])
-        start = state["step"]
+    start = load_training_state(checkpoint, unet=unet, text_encoder=text_encoder, optimizer=optimizer, schedule=schedule, ema=ema)
     scale = stack.vae.config.scaling_factor
     task = progress.add_task("UNet + text encoder", total=config.unet_steps, completed=start)
     tic = time.perf_counter()
@@ -174,8 +162,8 @@ def train_denoiser(stack: Stack, means: torch.Tensor, stds: torch.Tensor, captio
             mlflow.log_metrics({"unet_loss": loss.item(), "unet_lr": schedule.get_last_lr()[0], "unet_grad_norm": grad_norm.item(),
                                 "unet_steps_per_s": (step + 1 - start) / (time.perf_counter() - tic)}, step=step + 1)
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.unet_steps:
-            save_checkpoint(checkpoint, {"step": step + 1, "unet": unet.state_dict(), "text_encoder": text_encoder.state_dict(),
-                                         "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "ema": ema.state_dict()})
+            save_training_state(checkpoint, step + 1, unet=unet, text_encoder=text_encoder, optimizer=optimizer, schedule=schedule,
+                                ema=ema)
     ema.copy_to(parameters)  # ship the EMA weights
     unet.eval().requires_grad_(False)
     text_encoder.eval().requires_grad_(False)
@@ -188,31 +176,34 @@ def pretrain(out: str | Path, config: PretrainConfig = PretrainConfig()) -> Path
     checkpoints.mkdir(parents=True, exist_ok=True)
     run_file = checkpoints / "run.json"
     previous = json.loads(run_file.read_text()) if run_file.is_file() else None
-    if previous is not None and (changes := describe_changes(previous["config"], asdict(config))):
-        raise ValueError(f"{out} holds a run with another config ({changes}); use a new --out or the same settings")
+    if previous is not None and (changes := describe_changes(previous["config"], config.model_dump())):
+        raise InputError(f"{out} holds a run with another config ({changes}); use a new --out or the same settings")
     device = "cpu"  # the recipe is sized for CPU; see the model card
     timings = previous.get("timings", {}) if previous else {}
     stack = build_untrained_base(config.seed)
-    with start_run(EXPERIMENT, run_name="shapes-base", params=asdict(config), tags={"device": device},
+    with start_run(EXPERIMENT, run_name="shapes-base", params=config.model_dump(), tags={"device": device},
                    resume_run_id=previous["run_id"] if previous else None) as run:
-        run_file.write_text(json.dumps({"run_id": run.info.run_id, "config": asdict(config), "timings": timings}))
+        def save_run() -> None:  # what a resume reads back: the run, its config and the time spent so far
+            write_text(run_file, json.dumps({"run_id": run.info.run_id, "config": config.model_dump(), "timings": timings}))
+
+        save_run()
         tic = time.perf_counter()
         images, captions = render_train_set(config)
         with Progress() as progress:
             phase_tic = time.perf_counter()
             train_vae(stack, images, config, checkpoints / "vae.pt", progress)
             timings["vae_s"] = timings.get("vae_s", 0) + time.perf_counter() - phase_tic
-            run_file.write_text(json.dumps({"run_id": run.info.run_id, "config": asdict(config), "timings": timings}))
+            save_run()
             means, stds = encode_all(stack, images)
             set_latent_scale(stack, means)
             phase_tic = time.perf_counter()
             train_denoiser(stack, means, stds, captions, config, checkpoints / "unet.pt", progress)
             timings["unet_s"] = timings.get("unet_s", 0) + time.perf_counter() - phase_tic
         timings["total_s"] = timings.get("total_s", 0) + time.perf_counter() - tic
-        run_file.write_text(json.dumps({"run_id": run.info.run_id, "config": asdict(config), "timings": timings}))
+        save_run()
         folder = stack.save_pretrained(out / "shapes-base")
-        (folder / "training.json").write_text(json.dumps({"config": asdict(config), "device": device, "torch": torch.__version__,
+        write_text(folder / "training.json", json.dumps({"config": config.model_dump(), "device": device, "torch": torch.__version__,
                                                            "threads": torch.get_num_threads(), "timings_s": timings,
                                                            "mlflow_run_id": run.info.run_id}, indent=2) + "\n")
-        mlflow.log_dict({"config": asdict(config), "timings_s": timings}, "training.json")
+        mlflow.log_dict({"config": config.model_dump(), "timings_s": timings}, "training.json")
     return folder

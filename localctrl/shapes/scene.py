@@ -6,9 +6,10 @@ text-to-image model a positional cue for binding colours to shapes. Some (colour
 combinations never appear in the train split, so composition can be tested on val/test.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SHAPES = ("circle", "square", "triangle")
 COLOURS = {
@@ -34,15 +35,15 @@ HELD_OUT = frozenset(
 SPLITS = ("train", "val", "test")
 
 
-@dataclass(frozen=True)
-class WorldConfig:
-    size: int = 64
+class WorldConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    size: int = Field(64, ge=32, le=256)  # image size in pixels
     object_count_probs: tuple[float, ...] = (0.35, 0.65)  # P(1 object), P(2 objects), … (more entries allow more)
     object_size: tuple[float, float] = (0.19, 0.47)  # side/diameter as a fraction of the image (12–30 px at 64²)
     allow_overlap: bool = False  # True: objects may overlap, later ones drawn on top (z-order = layer)
-    gradient_prob: float = 0.25  # fraction of gradient backgrounds
+    gradient_prob: float = Field(0.25, ge=0, le=1)  # fraction of gradient backgrounds
     split_probs: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train / val / test
-    held_out: frozenset = field(default=HELD_OUT)
+    held_out: frozenset[tuple[str, str, str]] = HELD_OUT
 
     @staticmethod
     def count_probs(max_objects: int) -> tuple[float, ...]:
@@ -53,14 +54,12 @@ class WorldConfig:
             return (0.35, 0.65)
         return (0.2,) + (0.8 / (max_objects - 1),) * (max_objects - 1)
 
-    def __post_init__(self):
-        if not 32 <= self.size <= 256:
-            raise ValueError(f"world size must be within 32–256 px, got {self.size}")
-        if len(self.split_probs) != len(SPLITS):
-            raise ValueError(f"split_probs needs {len(SPLITS)} entries ({', '.join(SPLITS)}), got {self.split_probs}")
+    @model_validator(mode="after")
+    def probabilities(self):
         for name, probs in (("object_count_probs", self.object_count_probs), ("split_probs", self.split_probs)):
             if min(probs) < 0 or abs(sum(probs) - 1) > 1e-6:
                 raise ValueError(f"{name} must be non-negative and sum to 1, got {probs}")
+        return self
 
 
 @dataclass(frozen=True)

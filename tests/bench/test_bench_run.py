@@ -17,10 +17,10 @@ from diffusers import UNet2DConditionModel
 from PIL import Image
 
 from bench.run import BenchOptions, run_bench
-from bench.suites import SuiteError, read_suite
+from bench.suite import SuiteError, read_suite
+from localctrl.local_adapter import LocalAdapter
 from localctrl.models.adapters import build_adapter
 from localctrl.models.architectures import TINY
-from localctrl.local_adapter import LocalAdapter
 from localctrl.shapes.dataset import write_shapes_dataset
 
 NO_TRAINING = {"text-only": {"kind": "text-only"}, "random-masked": {"kind": "adapter", "weights": "random"},

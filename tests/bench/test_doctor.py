@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from bench.doctor import component_statuses
-from bench.pretrained import INCEPTION_FILE
+from localctrl.models.weights import INCEPTION_FILE
 
 
 def write_hub_cache_entry(cache: Path, repo_id: str, filename: str) -> Path:
@@ -19,7 +19,7 @@ def test_components_are_found_where_users_put_them(tmp_path, monkeypatch):
     cache = tmp_path / "hub"
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("LOCALCTRL_WEIGHTS_DIR", str(tmp_path / "weights"))
-    monkeypatch.setattr("bench.pretrained.CLEANFID_DOWNLOAD_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr("localctrl.models.weights.CLEANFID_DOWNLOAD_DIR", tmp_path / "nowhere")
     before = {status.component.name: status.location for status in component_statuses()}
     assert before["SD 1.5"] is None and before["Inception (clean-fid)"] is None
 

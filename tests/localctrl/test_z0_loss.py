@@ -2,8 +2,9 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
+from localctrl.config import Z0Settings
 from localctrl.models.architectures import SD_SCHEDULER
-from localctrl.z0_loss import Z0Settings, edge_filter, local_control_loss, predicted_z0, z0_term, z0_weight
+from localctrl.z0_loss import edge_filter, local_control_loss, predicted_z0, z0_term, z0_weight
 
 
 def random(*shape, seed=0):
@@ -66,5 +67,5 @@ def test_weightings_known_answers():
 
 
 def test_unknown_settings_are_refused():
-    with pytest.raises(ValueError, match="z0 filter 'canny' is not one of sobel, laplacian, none"):
+    with pytest.raises(ValueError, match="filter\n  Input should be 'sobel', 'laplacian' or 'none'"):
         Z0Settings(filter="canny")

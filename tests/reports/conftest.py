@@ -17,10 +17,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from bench.stages.methods import Method
-from bench.metrics import PSNR_CAP_DB, mean_ci
+from bench.metrics.bootstrap import mean_ci
+from bench.metrics.registry import PSNR_CAP_DB
 from bench.stages.log import log_suite
-from bench.suite_schema import parse_suite
+from bench.stages.methods import Method
+from bench.suite import parse_suite
 from localctrl.common.tracking import start_run
 
 ITEMS, SEEDS, SIZE = 6, (0, 1), 32

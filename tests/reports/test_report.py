@@ -100,7 +100,7 @@ def check_booktabs(text: str) -> None:
             assert len(re.findall(r"(?<!\\)&", row)) == len(spec) - 1, row
 
 
-def test_latex_is_balanced_booktabs_and_compiles_when_a_tex_engine_is_installed(built, tmp_path):
+def test_latex_is_balanced_booktabs(built):
     tables = sorted(built.out.glob("*.tex"))
     assert {"main-table.tex", "paired.tex", "ablation-lambda.tex", "ablation-filter.tex", "report.tex"} <= {p.name for p in tables}
     for path in tables:
@@ -110,12 +110,15 @@ def test_latex_is_balanced_booktabs_and_compiles_when_a_tex_engine_is_installed(
     assert r"z0 $\lambda$ 1e-2" in main
     document = (built.out / "report.tex").read_text()
     assert document.startswith(r"\documentclass{article}") and r"\usepackage{booktabs}" in document
-    engine = shutil.which("pdflatex") or shutil.which("tectonic")
-    if engine is None:
-        pytest.skip("no TeX engine installed: checked as balanced booktabs only")
+
+
+def test_report_tex_compiles_standalone(built, tmp_path):
+    engine = shutil.which("pdflatex")
+    if engine is None:  # .ci/run installs it (Debian's texlive-latex-recommended); a bare machine says so here
+        pytest.skip("pdflatex is not installed (apt-get install texlive-latex-base texlive-latex-recommended)")
     shutil.copy(built.out / "report.tex", tmp_path)
-    command = [engine, "-interaction=nonstopmode", "-halt-on-error", "report.tex"] if "pdflatex" in engine else [engine, "report.tex"]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", "report.tex"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-2000:]
     assert (tmp_path / "report.pdf").stat().st_size > 1000
 

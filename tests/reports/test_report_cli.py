@@ -31,7 +31,7 @@ def test_report_command_takes_compare_ids_and_reports_bad_input(log_run, tmp_pat
     result = runner.invoke(app, ["report", "--suite-run", run_id, "stray"], env=WIDE)
     assert result.exit_code == 2 and "unexpected arguments stray" in result.output
     result = runner.invoke(app, ["report", "--suite-run", run_id, "--ci", "brackets", "--out", str(tmp_path)], env=WIDE)
-    assert result.exit_code == 2 and "--ci 'brackets': expected one of pm, interval" in result.output
+    assert result.exit_code == 2 and "'brackets' is not one of 'pm', 'interval'" in result.output
     result = runner.invoke(app, ["report", "--suite-run", run_id, "--metric", "fid_typo", "--out", str(tmp_path)], env=WIDE)
     assert result.exit_code == 2 and "--metric: fid_typo not logged" in result.output
 

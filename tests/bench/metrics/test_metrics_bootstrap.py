@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bench.metrics.bootstrap import mean_ci, paired_diff_ci
-from bench.metrics.masked import PSNR_CAP_DB
+from bench.metrics.registry import PSNR_CAP_DB
 
 
 def test_mean_ci_contains_the_mean_and_is_deterministic_for_a_seed():

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from bench.metrics.clip_score import ClipScorer
-from bench.metrics.errors import MetricUnavailable
+from localctrl.models.weights import MetricUnavailable
 
 PROMPTS = ["a red circle on a grey background", "a blue triangle and a green square"]
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from bench.metrics.errors import MetricUnavailable
 from bench.metrics.features import clean_resize, inception_features, random_inception_features, shapes_net_features
 from bench.metrics.frechet import fid_from_features
+from localctrl.models.weights import MetricUnavailable
 from localctrl.shapes.net import ShapesNet
 
 
@@ -46,7 +46,7 @@ def test_clean_resize_keeps_values_and_channel_order():
 
 def test_inception_is_never_downloaded(tmp_path, monkeypatch):
     monkeypatch.setenv("LOCALCTRL_WEIGHTS_DIR", str(tmp_path / "weights"))
-    monkeypatch.setattr("bench.pretrained.CLEANFID_DOWNLOAD_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr("localctrl.models.weights.CLEANFID_DOWNLOAD_DIR", tmp_path / "nowhere")
     with pytest.raises(MetricUnavailable) as error:
         inception_features()
     assert "inception-2015-12-05.pt" in str(error.value) and "LOCALCTRL_WEIGHTS_DIR" in str(error.value)

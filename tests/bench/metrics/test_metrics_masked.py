@@ -6,8 +6,8 @@ import pytest
 import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from bench.metrics.errors import MetricUnavailable
 from bench.metrics.masked import exclude_band, load_lpips, masked_lpips, masked_psnr, masked_ssim
+from localctrl.models.weights import MetricUnavailable
 
 
 def images(n=2, size=64, seed=0):

@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 from typer.testing import CliRunner
 
-from bench.perf.presets import PerfOptions, run_perf
 from bench.perf.flops import EXTRA_FORMULAS, count_flops, mfu
-from localctrl.models.adapters import build_adapter
+from bench.perf.presets import PerfOptions, run_perf
 from localctrl.local_adapter import LocalAdapter
+from localctrl.models.adapters import build_adapter
 from localctrl.models.stacks import load_stack
 
 
@@ -91,4 +91,4 @@ def test_cli_refuses_an_unknown_preset():
     from cli import app
 
     outcome = CliRunner().invoke(app, ["perf", "--preset", "tpu"])
-    assert outcome.exit_code == 2 and "unknown preset 'tpu'" in outcome.output
+    assert outcome.exit_code == 2 and "'tpu' is not one of 'cpu', 'gpu'" in outcome.output

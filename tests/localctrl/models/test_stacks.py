@@ -6,6 +6,8 @@ import torch
 from diffusers import AutoencoderKL, StableDiffusionPipeline, T2IAdapter, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+from localctrl.common.seeding import seeded
+from localctrl.local_adapter import LocalAdapter
 from localctrl.models.adapters import (
     AdapterMismatchError,
     adapter_feature_shapes,
@@ -14,11 +16,9 @@ from localctrl.models.adapters import (
     unet_residual_shapes,
 )
 from localctrl.models.architectures import SD15, TINY
-from localctrl.models.hub import ModelNotAvailableError
-from localctrl.local_adapter import LocalAdapter
-from localctrl.common.seeding import seeded
 from localctrl.models.stacks import load_stack
 from localctrl.models.tokenizers import TokenizerMismatchError
+from localctrl.models.weights import ModelNotAvailableError
 
 
 def state_dicts(stack):

@@ -7,8 +7,8 @@ import torch
 from diffusers import StableDiffusionPipeline
 
 import localctrl.shapes.pretrain as pretrain_module
-from localctrl.shapes.pretrain import PretrainConfig, pretrain
 from localctrl.models.stacks import load_stack
+from localctrl.shapes.pretrain import PretrainConfig, pretrain
 
 SMALL = PretrainConfig(train_items=64, vae_steps=6, vae_batch=4, unet_steps=6, unet_batch=4, checkpoint_every=3, log_every=3, warmup_steps=2)
 

@@ -8,11 +8,11 @@ from diffusers import StableDiffusionPipeline
 from typer.testing import CliRunner
 
 from cli import app
+from localctrl.models.stacks import load_stack
+from localctrl.models.weights import SHAPES_BASE_DIR, SHAPES_NET_DIR
 from localctrl.shapes.check import CheckSettings, held_out_scenes, judge
 from localctrl.shapes.net import load_shapes_net, scene_correct
 from localctrl.shapes.render import render_images
-from localctrl.models.shipped import SHAPES_BASE_DIR, SHAPES_NET_DIR
-from localctrl.models.stacks import load_stack
 
 
 def folder_megabytes(folder) -> float:

@@ -1,0 +1,110 @@
+"""The cache keys a rerun's equality rests on: what must change each key, and what must not."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.keys import items_key, json_hash, method_key, sampler_key, score_key, task_key, tensor_hash, training_key
+from bench.stages.methods import Method
+from bench.stages.plan import plan_tasks
+from bench.stages.train import training_config
+from bench.suite import MethodSpec, load_suite
+from localctrl.config import SamplerSettings
+
+
+def test_hashes_are_canonical():
+    assert json_hash({"a": 1, "b": [1.5, "x"]}) == json_hash({"b": [1.5, "x"], "a": 1})
+    assert tensor_hash(torch.zeros(2, 2)) != tensor_hash(torch.zeros(4))  # same bytes, other shape
+    assert tensor_hash(torch.zeros(2, dtype=torch.float32)) != tensor_hash(torch.zeros(1, dtype=torch.float64))
+
+
+def test_the_shipped_shapes_suite_keys_its_trained_adapters_as_the_cache_on_disk_does():
+    # Known answers: the adapter folders `localctrl bench --suite shapes-quick` trained and reused before and after
+    # the settings became one config system. A change here retrains every cached adapter of every user.
+    suite = load_suite("shapes-quick")
+    folders = {name: training_config(suite, name, Path("cache")).out.name for name in ("global", "masked", "masked-z0")}
+    assert folders == {"global": "6f125ea64fd2f92e", "masked": "baa9ccf0654708a0", "masked-z0": "5aeba6c9c721bee4"}
+    assert training_key(suite.train_config("global")) == training_key(suite.train_config("global-masked"))  # one adapter, two uses
+
+
+def test_training_key_ignores_only_where_the_adapter_is_written():
+    config = load_suite("smoke").train_config("trained-masked-z0")
+    assert training_key(config) == training_key(config.model_copy(update={"out": Path("elsewhere")}))
+    assert training_key(config) != training_key(config.model_copy(update={"steps": config.steps + 1}))
+    assert training_key(config) != training_key(config.model_copy(update={"z0": config.z0.model_copy(update={"weight": 0.5})}))
+
+
+def test_sampler_key_has_the_image_settings_and_not_the_batch_size():
+    base = SamplerSettings(steps=20, guidance=4.0, batch_size=40)
+    assert sampler_key(base) == {"scheduler": "ddim", "steps": 20, "guidance": 4.0, "precision": "fp32"}  # as cached images have it
+    assert sampler_key(base) == sampler_key(base.model_copy(update={"batch_size": 2}))
+    for change in ({"steps": 21}, {"guidance": 7.5}, {"scheduler": "euler"}, {"precision": "bf16"}, {"negative_prompt": "blurry"},
+                   {"conditioning_factor": 0.5}, {"channels_last": True}, {"compile": True}, {"scale": 0.8}):
+        assert sampler_key(base) != sampler_key(base.model_copy(update=change)), change
+
+
+def test_method_key_is_the_weights_and_their_use_not_the_label():
+    key = method_key("adapter", True, 1.0, "area", "abc", None)
+    for changed in (method_key("adapter", False, 1.0, "area", "abc", None), method_key("adapter", True, 0.5, "area", "abc", None),
+                    method_key("adapter", True, 1.0, "max", "abc", None), method_key("adapter", True, 1.0, "area", "abd", None),
+                    method_key("controlnet", True, 1.0, "area", "abc", "mask-residuals")):
+        assert changed != key
+
+
+def test_task_key_changes_with_each_input():
+    parts = dict(base="b", method="m", prompt="a red circle", seed=0, sampler={"steps": 20}, condition="c", mask="k")
+    key = task_key(**parts)
+    for name, value in (("base", "b2"), ("method", "m2"), ("prompt", "a blue circle"), ("seed", 1), ("sampler", {"steps": 21}),
+                        ("condition", "c2"), ("mask", None)):
+        assert task_key(**parts | {name: value}) != key, name
+
+
+class Controlled(Method):
+    @property
+    def controlled(self) -> bool:
+        return True
+
+
+def test_plan_keys_leave_out_what_a_method_does_not_use(tmp_path):
+    from bench.stages.items import BenchItems
+
+    suite = load_suite("smoke")
+    n = 2
+    items = BenchItems(["a", "b"], ["p", "q"], torch.zeros(n, 3, 8, 8, dtype=torch.uint8), torch.zeros(n, 1, 8, 8),
+                       torch.zeros(n, 1, 8, 8), torch.zeros(n, 1, 8, 8), None)
+    changed = BenchItems(items.ids, items.prompts, items.images, torch.ones(n, 1, 8, 8), torch.ones(n, 1, 8, 8), items.reference_edges, None)
+    specs = {"text": MethodSpec(kind="text-only"), "global": MethodSpec(kind="adapter", weights="random", mask_at_inference=False),
+             "local": MethodSpec(kind="adapter", weights="random")}
+    planned = {name: Controlled(name, spec, None, name) if spec.kind == "adapter" else Method(name, spec, None, name)
+               for name, spec in specs.items()}
+
+    def keys(which: BenchItems) -> dict[str, str]:
+        return {(t.method, t.item): t.key for t in plan_tasks(suite, which, planned, "base", tmp_path)}
+
+    before, after = keys(items), keys(changed)  # another condition and another mask for every item
+    for item in range(n):
+        assert before["text", item] == after["text", item]  # text only: neither enters its key
+        assert before["global", item] != after["global", item]  # the condition does, the mask does not ...
+        assert before["local", item] != after["local", item]
+    only_mask = BenchItems(items.ids, items.prompts, items.images, items.conditions, torch.ones(n, 1, 8, 8), items.reference_edges, None)
+    masked = keys(only_mask)
+    assert masked["global", 0] == before["global", 0] and masked["local", 0] != before["local", 0]  # ... unless the mask is used
+    assert len(set(before.values())) == len(before), "every image has its own key"
+
+
+def test_score_key_covers_images_reference_items_metrics_and_networks():
+    parts = dict(method="m", tasks=["t1", "t2"], reference=["r1", "r2"], metrics={"edges": {"tolerance": 1}}, items="i",
+                 fid_reference="f", networks=["shapes-net", None, None])
+    key = score_key(**parts)
+    for name, value in (("tasks", ["t1", "t3"]), ("reference", []), ("metrics", {"edges": {"tolerance": 2}}), ("items", "j"),
+                        ("fid_reference", None), ("networks", ["inception", None, None]), ("method", "n")):
+        assert score_key(**parts | {name: value}) != key, name
+    assert score_key(**parts) == key
+
+
+@pytest.mark.parametrize("field", ["masks", "reference_edges", "semantic"])
+def test_items_key_covers_masks_and_ground_truth(field):
+    parts = dict(ids=["a"], masks=torch.zeros(1, 1, 4, 4), reference_edges=torch.zeros(1, 1, 4, 4), semantic=torch.zeros(1, 4, 4))
+    assert items_key(**parts) != items_key(**parts | {field: torch.ones_like(parts[field])})
+    assert items_key(**parts) != items_key(**parts | {"ids": ["b"]})
