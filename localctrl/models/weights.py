@@ -10,8 +10,8 @@
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from localctrl.errors import NotAvailableError
 
@@ -109,8 +109,7 @@ def shipped_folder(name: str, folder: Path, marker: str) -> Path:
 
 # --- the list doctor prints and requirements check -----------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Pretrained:
+class Pretrained(NamedTuple):
     name: str
     used_for: str
     source: str  # hub id or URL
