@@ -55,3 +55,11 @@ def test_report_of_a_real_smoke_bench_run(tmp_path):
     for name in ("tradeoff", "qualitative", "training"):
         assert (report.out / "figures" / f"{name}.png").stat().st_size > 1000
     assert any("figure lambda" in note for note in report.notes)  # smoke has no λ sweep: said, not drawn empty
+
+    from reports.summary import summary_table  # what `localctrl bench` prints: the same values, rounded as the report
+
+    header, *_, last = summary_table(bench).splitlines()
+    assert header.startswith("| method | FID (random-inception) ↓ |") and "edge F1 in ↑" in header
+    masked = bench.results["trained-masked-z0"]
+    assert last.startswith("| trained-masked-z0 |")
+    assert f"{masked['edge_f1_in']:.3f} [{masked['edge_f1_in_ci_lo']:.3f}, {masked['edge_f1_in_ci_hi']:.3f}]" in last
