@@ -44,7 +44,7 @@ def edge_scores(detected: Tensor, reference: Tensor, region: Tensor, tolerance: 
     return EdgeScores(precision, recall, f1, density)
 
 
-VALIDATION_GUIDANCE = 4.0  # the shapes world's CFG (docs/method.md, "The shapes world"); validation compares steps, not models
+VALIDATION_GUIDANCE = 4.0  # fixed (the shapes world's CFG): validations compare one run's steps with each other
 
 
 @torch.no_grad()

@@ -1,8 +1,9 @@
 """The suite's items: prompt, real image, condition, evaluation mask and ground truth, loaded and checked up front.
 
 Everything a generation depends on is read here before any generation starts, so a missing file, a mask of the
-wrong size or a non-binary mask is one clear error naming the file, before any expensive work. Masks of kind `box` come from `default_rng([mask seed, crc32(item id)])`: the same item gets the same box
-whatever `--limit` or the item order.
+wrong size or a non-binary mask is one clear error naming the file, before any expensive work. Masks of kind `box`
+come from `default_rng([mask seed, crc32(item id)])`: the same item gets the same box whatever `--limit` or the item
+order.
 """
 
 import zlib

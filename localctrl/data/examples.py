@@ -45,7 +45,7 @@ class ExampleSet:
         self.condition, self.image_size, self.source = condition, image_size, data.source
         if data.source == "shapes":
             if count is None:
-                raise InputError("the shapes world renders as many items as asked for: give a count")
+                raise ValueError("the shapes world renders as many items as asked for: give a count")
             self.world = WorldConfig(size=image_size)
             self.keys = [index for index, _ in split_scenes(data.world_seed, split, count, self.world)]
             self.world_seed = data.world_seed
