@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from localctrl.config import AdapterKind, CiFormat, PerfPrecision, PerfPreset, Precision, Scheduler
+from localctrl.config import AdapterKind, CiFormat, PerfPrecision, PerfPreset, Precision, Scheduler, validated
 from localctrl.errors import InputError, LocalctrlError
 
 console = Console(highlight=False)  # notes and paths name things like lpips[alexnet]: no markup guessing
@@ -137,6 +137,8 @@ def sample(
     from localctrl.sampling import Request, to_uint8
     from localctrl.sampling import sample as generate
 
+    settings = validated(SamplerSettings, "localctrl sample", scheduler=scheduler, steps=steps, guidance=guidance, scale=scale,
+                         conditioning_factor=conditioning_factor, batch_size=batch_size, precision=precision)
     if conditions and adapter is None:
         raise InputError("--condition needs --adapter")
     stack = load_stack(base)
@@ -152,8 +154,6 @@ def sample(
         region = parse_mask(mask or "none", size)
         for _ in range(images_per_prompt):
             requests.append(Request(prompt, seed + len(requests), tensor, region))
-    settings = SamplerSettings(scheduler=scheduler, steps=steps, guidance=guidance, scale=scale, conditioning_factor=conditioning_factor,
-                               batch_size=batch_size, precision=precision)
     images = to_uint8(generate(stack, requests, local, settings))
     for k, image in enumerate(images):
         write_png(out / f"{k:05d}.png", image.permute(1, 2, 0).numpy())
@@ -192,8 +192,8 @@ def bench(
     relaunch(num_processes)
     from bench.run import BenchOptions, run_bench
 
-    options = BenchOptions(limit=limit, methods=methods, dry_run=dry_run, shard=shard_index, device=device, out=out, base=base,
-                           batch_size=batch_size, cache=cache)
+    options = validated(BenchOptions, "localctrl bench", limit=limit, methods=methods, dry_run=dry_run, shard=shard_index, device=device,
+                        out=out, base=base, batch_size=batch_size, cache=cache)
     result = run_bench(suite, options, console=Console(stderr=True))
     if is_helper_process():
         return
@@ -224,7 +224,8 @@ def report(
     if ctx.args and not compare:
         raise InputError(f"unexpected arguments {' '.join(ctx.args)} (several run ids go after --compare)")
     ids = resolve_run_ids(suite_run, suite, [*compare, *ctx.args] if compare else None)
-    options = ReportOptions(out=out, reference=reference, ci=ci, metrics=metrics, paired=paired, figures=figures, log=log)
+    options = validated(ReportOptions, "localctrl report", out=out, reference=reference, ci=ci, metrics=metrics, paired=paired,
+                        figures=figures, log=log)
     result = build_report(ids, options)
     typer.echo(result.markdown)
     for note in result.notes:
@@ -257,9 +258,9 @@ def perf(
         sizes = tuple(int(b) for b in batches.split(",")) if batches else None
     except ValueError:
         raise InputError(f"--batches '{batches}': expected comma-separated whole numbers, e.g. 1,8,16") from None
-    options = PerfOptions(preset=preset, out=out, base=base, device=device, steps=steps, batches=sizes, images=images,
-                          train_steps=train_steps, precision=precision, compile=compile, budget_s=budget_s,
-                          rerun_suite="smoke" if rerun else None, quick=quick)
+    options = validated(PerfOptions, "localctrl perf", preset=preset, out=out, base=base, device=device, steps=steps, batches=sizes,
+                        images=images, train_steps=train_steps, precision=precision, compile=compile, budget_s=budget_s,
+                        rerun_suite="smoke" if rerun else None, quick=quick)
     result, table = run_perf(options)
     typer.echo(f"JSON → {Path(result['options']['out']).resolve()}")
     typer.echo(table)  # last: the end of a log shows it

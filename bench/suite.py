@@ -7,6 +7,7 @@ and what was expected, e.g. `suites/smoke.yaml: methods.masked.kind: Input shoul
 method's `train` is a partial `localctrl.config.TrainConfig` (dotted keys over `train_defaults`), checked here too.
 """
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -26,8 +27,10 @@ from localctrl.config import (
     train_config,
 )
 from localctrl.errors import InputError
+from localctrl.shapes.scene import SPLITS
 
 BENCH_MASK_KINDS = ("box", "right-half", "full", "manifest")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a suite's and its methods' names
 # A suite's sampler defaults (the shapes world's: 20 DDIM steps, CFG 4, batch 32), under whatever the file sets.
 SUITE_SAMPLER = {"steps": 20, "guidance": 4.0, "batch_size": 32}
 
@@ -122,8 +125,11 @@ class Suite(Section):
             raise ValueError(f"metrics.preservation.reference_method '{reference}' must name a text-only method of the suite")
         if not self.methods:
             raise ValueError("methods: a suite needs at least one method")
-        if self.data.source == "shapes" and self.data.split is None:
-            raise ValueError("data.split: the shapes world needs a split (train, val or test)")
+        if self.data.source == "shapes" and self.data.split not in SPLITS:
+            raise ValueError(f"data.split: the shapes world's splits are {', '.join(SPLITS)}, not {self.data.split!r}")
+        for kind, name in [("name", self.name), *(("methods", method) for method in self.methods)]:
+            if not NAME.fullmatch(name):  # names become folders, file names and MLflow tags
+                raise ValueError(f"{kind}: '{name}' must be letters, digits, '.', '_' or '-' (not first), at most 64")
         return self
 
     def train_config(self, method: str, out: Path | None = None) -> TrainConfig:

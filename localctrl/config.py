@@ -13,7 +13,7 @@ is high).
 """
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -41,14 +41,18 @@ PerfPrecision = Literal["bf16-weights", "bf16-autocast"]  # localctrl perf --pre
 REFERENCE_MIN_AREA = 10_000 / 512**2
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a silently ignored setting
+    # A misspelt key is an error, not a silently ignored setting; inf and NaN are never a valid number of anything.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Z0Settings(Section):
     """The z0 term ‖M ⊙ (S(ẑ0) − S(z0))‖² of the loss (localctrl.z0_loss)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
     enabled: bool = True
     weight: float = Field(1e-3, ge=0)  # λ (the paper's README; the reference code's default was 0.1)
     filter: Z0Filter = "sobel"
@@ -121,7 +125,7 @@ class TrainConfig(Section):
 class SamplerSettings(Section):
     """How images are sampled (localctrl.sampling)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
     scheduler: Scheduler = "ddim"
     steps: int = Field(30, ge=1)
     guidance: float = 7.5
@@ -141,10 +145,29 @@ def problems(error: ValidationError, prefix: str = "") -> str:
                      for e in error.errors())
 
 
-def read_yaml(text: str, source: str) -> Any:
-    """YAML parsed with safe_load (data only, never Python objects); an error names `source`."""
+class _SafeLoaderWithoutAliases(yaml.SafeLoader):
+    """yaml.safe_load's loader (data only, never Python objects) that also refuses aliases: a few hundred bytes of
+    nested `*alias` references expand to gigabytes in everything that walks the data afterwards."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed: write the values out",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def validated(model: type[M], source: str, /, **values) -> M:
+    """`model(**values)`, with pydantic's errors as one InputError naming `source` and each key path."""
     try:
-        return yaml.safe_load(text)
+        return model(**values)
+    except ValidationError as error:
+        raise InputError(f"{source}: {problems(error)}") from None
+
+
+def read_yaml(text: str, source: str) -> Any:
+    """YAML data (safe: no Python objects, no aliases); an error names `source`."""
+    try:
+        return yaml.load(text, Loader=_SafeLoaderWithoutAliases)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as error:
         raise InputError(f"{source} is not valid YAML: {error}") from None
 

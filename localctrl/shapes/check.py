@@ -9,16 +9,17 @@ two-object prompts apart); FID-shapes of samples vs real, beside real-vs-real (t
 import numpy as np
 import torch
 from cleanfid.fid import frechet_distance
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from localctrl.config import Section
 from localctrl.models.stacks import Stack
 from localctrl.shapes.net import ShapesNet, align_shapes, reconstruct, scene_correct
 from localctrl.shapes.render import render_images
 from localctrl.shapes.scene import Scene, split_scenes
 
 
-class CheckSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class CheckSettings(Section):
+    model_config = ConfigDict(frozen=True)
     samples: int = 256  # generated images (and real images per split)
     world_seed: int = 0  # the world shapes-base trained on: its val/test splits are held out
     sample_seed: int = 0  # image k uses torch.Generator().manual_seed(sample_seed + k)

@@ -17,12 +17,13 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from diffusers.training_utils import EMAModel, compute_snr
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 from rich.progress import Progress
 
 from localctrl.common.checkpoints import describe_changes, load_training_state, save_training_state, step_generator
 from localctrl.common.files import write_text
 from localctrl.common.tracking import start_run
+from localctrl.config import Section
 from localctrl.errors import InputError
 from localctrl.models.stacks import Stack
 from localctrl.shapes.base_model import build_untrained_base
@@ -32,8 +33,8 @@ from localctrl.shapes.scene import WorldConfig, split_scenes
 EXPERIMENT = "shapes-pretrain"
 
 
-class PretrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class PretrainConfig(Section):
+    model_config = ConfigDict(frozen=True)
     seed: int = 0
     world_seed: int = 0
     train_items: int = 40_000  # train-split scenes rendered once and kept in memory

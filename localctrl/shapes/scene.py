@@ -9,7 +9,10 @@ combinations never appear in the train split, so composition can be tested on va
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from localctrl.config import Section
+from localctrl.errors import InputError
 
 SHAPES = ("circle", "square", "triangle")
 COLOURS = {
@@ -35,8 +38,8 @@ HELD_OUT = frozenset(
 SPLITS = ("train", "val", "test")
 
 
-class WorldConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class WorldConfig(Section):
+    model_config = ConfigDict(frozen=True)
     size: int = Field(64, ge=32, le=256)  # image size in pixels
     object_count_probs: tuple[float, ...] = (0.35, 0.65)  # P(1 object), P(2 objects), … (more entries allow more)
     object_size: tuple[float, float] = (0.19, 0.47)  # side/diameter as a fraction of the image (12–30 px at 64²)
@@ -176,6 +179,10 @@ def sample_scene(seed: int, index: int, config: WorldConfig = WorldConfig()) -> 
 
 def split_scenes(seed: int, split: str, count: int, config: WorldConfig = WorldConfig()) -> list[tuple[int, Scene]]:
     """(index, scene) of the first `count` scenes of `split` in world `seed`, in index order."""
+    if split not in SPLITS:
+        raise InputError(f"the shapes world has no split '{split}'; its splits are {', '.join(SPLITS)}")
+    if config.split_probs[SPLITS.index(split)] == 0:
+        raise InputError(f"the shapes world's split '{split}' has probability 0 (split_probs {config.split_probs}): it is empty")
     found, index = [], 0
     while len(found) < count:
         scene = sample_scene(seed, index, config)

@@ -52,3 +52,30 @@ def test_a_suite_embeds_sampler_settings_over_its_own_defaults_and_checks_traini
     config = suite.train_config("m")  # the suite's base, condition and data, then train_defaults, then the method's keys
     assert (config.base, config.condition, config.steps, config.z0.weight, config.data.source) == ("shapes-base", "colour-grid", 3, 0.2,
                                                                                                    "shapes")
+
+
+def test_an_unknown_shapes_split_is_refused_when_the_suite_is_read_not_looped_on(tmp_path):
+    from bench.suite import parse_suite
+
+    base = {"name": "x", "methods": {"text-only": {"kind": "text-only"}}}
+    with pytest.raises(SuiteError, match=r"data\.split: the shapes world's splits are train, val, test, not 'validation'"):
+        parse_suite(base | {"data": {"source": "shapes", "split": "validation"}}, "x.yaml")
+
+
+def test_names_that_become_paths_and_tags_are_checked_up_front():
+    from bench.suite import parse_suite
+
+    for methods in ({"../../../X": {"kind": "text-only"}}, {"it's": {"kind": "text-only"}}):
+        with pytest.raises(SuiteError, match="methods: .* must be letters, digits"):
+            parse_suite({"name": "x", "methods": methods, "metrics": {"preservation": None}}, "x.yaml")
+    with pytest.raises(SuiteError, match="name: 'a/b' must be letters"):
+        parse_suite({"name": "a/b", "methods": {"text-only": {"kind": "text-only"}}}, "x.yaml")
+
+
+def test_a_yaml_alias_bomb_is_refused_in_a_suite_file(tmp_path):
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]"
+                                                     for p, c in zip("abcdefgh", "bcdefghi")]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("name: bomb\nmethods: {text-only: {kind: text-only}}\ntrain_defaults:\n" + "".join(f"  {line}\n" for line in levels))
+    with pytest.raises(SuiteError, match="bomb.yaml is not valid YAML: .*aliases"):
+        read_suite(str(bomb))

@@ -48,3 +48,14 @@ def test_sampler_settings_are_frozen_and_validated():
     with pytest.raises(ValueError, match="conditioning_factor"):
         SamplerSettings(conditioning_factor=1.5)
     assert settings.model_copy(update={"batch_size": 2}).batch_size == 2 and settings.batch_size == 16
+
+
+@pytest.mark.parametrize("override", ["optim.lr=.inf", "optim.lr=.nan", "caption_dropout=.nan", "z0.weight=.inf"])
+def test_numbers_must_be_finite(override):
+    with pytest.raises(InputError, match="Input should be a finite number"):
+        load_train_config(overrides=[override])
+
+
+def test_broken_yaml_in_an_override_names_the_override():
+    with pytest.raises(InputError, match=r"override 'steps=\[1,' is not valid YAML"):
+        load_train_config(overrides=["steps=[1,"])

@@ -23,6 +23,7 @@ from localctrl.shapes.scene import (
     ShapeObject,
     WorldConfig,
     sample_scene,
+    split_scenes,
 )
 
 SIZE = 64
@@ -523,3 +524,10 @@ def test_cli_data_shapes_writes_the_dataset(tmp_path):
     assert json.loads((out / "world.json").read_text())["seed"] == 3
     # the same world as the library writes for the same arguments
     assert [row["caption"] for row in rows] == [sample_scene(3, index).caption for index in range(40)]
+
+
+def test_an_unknown_or_empty_split_is_an_error_not_an_endless_search():
+    with pytest.raises(ValueError, match="no split 'validation'; its splits are train, val, test"):
+        split_scenes(0, "validation", 4)
+    with pytest.raises(ValueError, match="split 'val' has probability 0"):
+        split_scenes(0, "val", 4, WorldConfig(split_probs=(1.0, 0.0, 0.0)))
