@@ -14,6 +14,7 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bench.keys import bench_key, fid_reference_key, json_hash, stack_key
@@ -24,12 +25,12 @@ from bench.stages.generate import generate
 from bench.stages.items import example_set, load_items
 from bench.stages.log import log_suite
 from bench.stages.methods import resolve_method
-from bench.stages.plan import Task, chunks, plan_tasks, shard_of
+from bench.stages.plan import Task, chunks, image_problems, plan_tasks, shard_of
 from bench.stages.qualitative import write_qualitative
 from bench.stages.score import score_method
 from bench.stages.train import needs_training, train_method
 from bench.suite import Suite, SuiteError, load_suite, suite_file
-from localctrl.common.files import atomic, read_rgb
+from localctrl.common.files import atomic, png_problem, read_rgb, recorded_problem
 from localctrl.common.grids import save_captioned_grid
 from localctrl.config import Section
 from localctrl.errors import InputError
@@ -75,7 +76,15 @@ def resolve(name_or_path: str, options: BenchOptions) -> Suite:
     return suite.model_copy(update=updates)
 
 
-def reference_features(suite: Suite, scorers, image_size: int, out: Path) -> tuple[np.ndarray | None, str | None]:
+def say_damaged(say, damaged: list[tuple[Path, str]], action: str, shown: int = 5) -> None:
+    """One line per damaged cached file (the first `shown`), then how many more: what was wrong and what is done."""
+    for path, problem in damaged[:shown]:
+        say(f"{path} is {problem}: {action}")
+    if len(damaged) > shown:
+        say(f"… and {len(damaged) - shown} more damaged files: {action}")
+
+
+def reference_features(suite: Suite, scorers, image_size: int, out: Path, say) -> tuple[np.ndarray | None, str | None]:
     """Features of the real reference images for FID, cached by (reference set, extractor, resolution)."""
     if scorers.fid_name is None:
         return None, None
@@ -83,8 +92,9 @@ def reference_features(suite: Suite, scorers, image_size: int, out: Path) -> tup
     images = torch.stack([torch.from_numpy(examples.example(k).image.copy()).permute(2, 0, 1) for k in range(len(examples))])
     key = fid_reference_key(images, scorers.fid_name, image_size)
     path = out / "cache" / f"fid-reference-{key}.npy"
-    if not path.is_file():
-        with atomic(path) as temporary, open(temporary, "wb") as stream:
+    if (problem := recorded_problem(path)) is not None:
+        say_damaged(say, [(path, problem)] if problem != "missing" else [], "computed again")
+        with atomic(path, record=True) as temporary, open(temporary, "wb") as stream:
             np.save(stream, scorers.fid(images))
     return np.load(path), key
 
@@ -126,7 +136,7 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
         if not to_train:
             methods = {name: resolve_method(suite, name, stack, options.cache) for name in suite.methods}
             tasks = plan_tasks(suite, items, methods, stack_key(stack), out)
-            counts |= {"images": len(tasks), "cached": sum(t.exists() for t in tasks)}
+            counts |= {"images": len(tasks), "cached": len(tasks) - len(image_problems(tasks))}
             console.print(f"images: {len(tasks)} planned, {counts['cached']} cached, {len(tasks) - counts['cached']} to generate")
         return BenchResult(suite, out, counts)  # metrics left out or substituted were printed above
 
@@ -134,6 +144,9 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
     if processes and options.shard is not None:
         raise InputError("--shard splits work across independent jobs; under accelerate launch the processes split it already")
     with progress_bar(console) as progress:
+        def say(text: str) -> None:
+            progress.console.print(f"[yellow]{escape(text)}[/yellow]")
+
         for name, config in to_train.items():
             progress.console.print(f"training adapter for method '{name}' → {config.out}")
             train_method(config, processes.num_processes if processes else 1)
@@ -141,9 +154,12 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
             processes.wait_for_everyone()  # the main process has marked the adapters done
         methods = {name: resolve_method(suite, name, stack, options.cache) for name in suite.methods}
         tasks = plan_tasks(suite, items, methods, stack_key(stack), out)
-        cached = sum(t.exists() for t in tasks)
+        problems = image_problems(tasks)  # checked once: missing, or damaged (a truncated or changed PNG)
+        say_damaged(say, [(task.path, problems[task.key]) for task in tasks if problems.get(task.key, "missing") != "missing"],
+                    "generated again")
+        cached = len(tasks) - len(problems)
         shard = (processes.process_index, processes.num_processes) if processes else options.shard
-        written = generate(stack, suite, items, methods, shard_of(chunks(tasks, suite.sampler.batch_size), shard), progress)
+        written = generate(stack, suite, items, methods, shard_of(chunks(tasks, suite.sampler.batch_size), shard), problems, progress)
         if processes:  # every process generated its chunks; the main one goes on to score and log them all
             written = sum(gather_object([written]))
             processes.wait_for_everyone()
@@ -157,10 +173,10 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
 
         detections = {}
         if suite.metrics.edges:
-            detections[suite.metrics.edges.detector] = detect(tasks, suite.metrics.edges.detector, out, progress)
+            detections[suite.metrics.edges.detector] = detect(tasks, suite.metrics.edges.detector, out, say, progress)
         if suite.metrics.seg and items.semantic is not None:
-            detections["shapes-seg"] = detect(tasks, "shapes-seg", out, progress)
-        features, fid_key = reference_features(suite, scorers, stack.image_size, out)
+            detections["shapes-seg"] = detect(tasks, "shapes-seg", out, say, progress)
+        features, fid_key = reference_features(suite, scorers, stack.image_size, out, say)
         if features is not None and len(items) * len(suite.seeds) <= features.shape[1]:
             scorers.notes.append(f"FID from {len(items) * len(suite.seeds)} images per method with {features.shape[1]}-dim features: "
                                  "the covariance is singular, so FID is unreliable (use more items or seeds)")
@@ -172,7 +188,7 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
         for name, method_tasks in by_method.items():
             reference = by_method[reference_name] if reference_name and name != reference_name else None
             _, results[name], tables[name] = score_method(suite, items, name, method_tasks, reference, detections, scorers, features,
-                                                          fid_key, out)
+                                                          fid_key, out, say)
             grids[name] = method_grid(method_tasks, items, out / "grids")
             progress.advance(scoring)
         labels = {name: spec.label or name for name, spec in suite.methods.items()}
@@ -191,7 +207,7 @@ def method_grid(tasks: list[Task], items, folder: Path, count: int = 8) -> Path:
     """The method's first images with prompts and masks outlined; named by their keys, so a rerun reuses it."""
     shown = tasks[:count]
     path = folder / f"{shown[0].method}-{json_hash([t.key for t in shown])[:12]}.png"
-    if path.is_file():
+    if png_problem(path) is None:
         return path
     images = torch.stack([read_rgb(t.path) for t in shown])
     return save_captioned_grid(images, [items.prompts[t.item] for t in shown], path, masks=items.masks[[t.item for t in shown]])

@@ -11,7 +11,7 @@ import torch
 from rich.progress import Progress
 
 from bench.stages.plan import Task
-from localctrl.common.files import read_image, read_rgb, write_png
+from localctrl.common.files import png_problem, read_image, read_rgb, write_png
 from localctrl.data.conditions import canny, canny_opencv
 from localctrl.shapes.segmenter import segment
 
@@ -27,12 +27,18 @@ DETECTORS = {**EDGE_DETECTORS, "shapes-seg": shapes_segmentation}
 SCALE = {"shapes-seg": 1}  # labels are stored as they are; edge maps in [0, 1] as 0/255
 
 
-def detect(tasks: list[Task], detector: str, out: Path, progress: Progress | None = None, batch: int = 64) -> dict[str, torch.Tensor]:
-    """Task key → detector output (1, H, W) float, computed for the tasks without a cached PNG."""
+def detect(tasks: list[Task], detector: str, out: Path, say: Callable[[str], None] = print, progress: Progress | None = None,
+           batch: int = 64) -> dict[str, torch.Tensor]:
+    """Task key → detector output (1, H, W) float, computed for the tasks without an intact cached PNG (`say` names the
+    damaged ones)."""
     scale = SCALE.get(detector, 255)
     folder = out / "detected" / detector
     paths = {task.key: folder / f"{task.key}.png" for task in tasks}
-    missing = [task for task in tasks if not paths[task.key].is_file()]
+    problems = {task.key: problem for task in tasks if (problem := png_problem(paths[task.key])) is not None}
+    for key, problem in problems.items():
+        if problem != "missing":
+            say(f"{paths[key]} is {problem}: detected again")
+    missing = [task for task in tasks if task.key in problems]
     bar = progress.add_task(f"detect {detector}", total=len(missing)) if progress else None
     for start in range(0, len(missing), batch):
         part = missing[start : start + batch]

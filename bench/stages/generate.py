@@ -1,7 +1,7 @@
 """Generation: the plan's chunks through the batched sampler, PNGs written atomically, finished chunks skipped.
 
-A chunk is regenerated whole when any of its images is missing (an interrupted run), so every image comes from
-the same batch composition as in an uninterrupted run and is bit-identical to it. PNG encoding runs on worker
+A chunk is regenerated whole when any of its images is missing (an interrupted run) or damaged, so every image comes
+from the same batch composition as in an uninterrupted run and is bit-identical to it. PNG encoding runs on worker
 threads so the sampler does not wait for the disk.
 """
 
@@ -31,9 +31,9 @@ def request(task: Task, items: BenchItems, method: Method) -> Request:
 
 
 def generate(stack: Stack, suite: Suite, items: BenchItems, methods: dict[str, Method], chunks: list[list[Task]],
-             progress: Progress | None = None) -> int:
-    """Generate every chunk with a missing image; returns how many images were written."""
-    todo = [chunk for chunk in chunks if not all(task.exists() for task in chunk)]
+             problems: dict[str, str], progress: Progress | None = None) -> int:
+    """Generate every chunk with an image in `problems` (plan.image_problems), writing those; returns how many."""
+    todo = [chunk for chunk in chunks if any(task.key in problems for task in chunk)]
     bar = progress.add_task("generate", total=sum(len(chunk) for chunk in todo)) if progress else None
     pending = []
     with ThreadPoolExecutor(max_workers=2) as writers:  # on an error, leaving the block still finishes queued writes
@@ -43,7 +43,7 @@ def generate(stack: Stack, suite: Suite, items: BenchItems, methods: dict[str, M
             images = to_uint8(sample(stack, requests, None, settings, progress=False))
             # written atomically: a killed run leaves no torn PNG, the file is either complete or absent
             pending += [writers.submit(write_png, task.path, image.permute(1, 2, 0).numpy())
-                        for task, image in zip(chunk, images) if not task.exists()]
+                        for task, image in zip(chunk, images) if task.key in problems]
             if progress:
                 progress.advance(bar, len(chunk))
     for future in pending:

@@ -13,6 +13,7 @@ from bench.keys import sampler_key, task_key, tensor_hash
 from bench.stages.items import BenchItems
 from bench.stages.methods import Method
 from bench.suite import Suite
+from localctrl.common.files import png_problem
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,6 @@ class Task:
     key: str
     path: Path
 
-    def exists(self) -> bool:
-        return self.path.is_file()
 
 
 def plan_tasks(suite: Suite, items: BenchItems, methods: dict[str, Method], base_key: str, out: Path) -> list[Task]:
@@ -40,6 +39,11 @@ def plan_tasks(suite: Suite, items: BenchItems, methods: dict[str, Method], base
                                mask_keys[index] if controlled and method.spec.mask_at_inference else None)
                 tasks.append(Task(name, index, seed, key, out / "images" / name / f"{item_id}-s{seed}-{key[:12]}.png"))
     return tasks
+
+
+def image_problems(tasks: list[Task]) -> dict[str, str]:
+    """Task key → what is wrong with its image: "missing", or damaged (truncated, changed bytes); intact ones left out."""
+    return {task.key: problem for task in tasks if (problem := png_problem(task.path)) is not None}
 
 
 def chunks(tasks: list[Task], size: int) -> list[list[Task]]:

@@ -10,6 +10,7 @@ reads the files back.
 
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from bench.metrics.networks import Scorers
 from bench.stages.items import BenchItems
 from bench.stages.plan import Task
 from bench.suite import Suite
-from localctrl.common.files import atomic, read_rgb, write_text
+from localctrl.common.files import atomic, read_rgb, recorded_problem, write_text
 from localctrl.shapes.net import align_shapes
 from localctrl.shapes.scene import SHAPES
 
@@ -97,20 +98,25 @@ def aggregates(frame: pd.DataFrame, generated_features: np.ndarray | None, refer
 
 def score_method(suite: Suite, items: BenchItems, method: str, tasks: list[Task], reference: list[Task] | None,
                  detections: dict, scorers: Scorers, reference_features: np.ndarray | None, fid_key: str | None,
-                 out: Path) -> tuple[pd.DataFrame, dict, Path]:
-    """Per-sample rows and aggregates of one method, from the cache when its key matches."""
+                 out: Path, say: Callable[[str], None] = print) -> tuple[pd.DataFrame, dict, Path]:
+    """Per-sample rows and aggregates of one method, from the cache when its key matches and both files are intact
+    (each as written: its size and sha256 match its record; `say` names what is not)."""
     key = score_key(method, [t.key for t in tasks], [t.key for t in reference or []], suite.metrics.model_dump(mode="json"),
                     items_key(items.ids, items.masks, items.reference_edges, items.semantic), fid_key,
                     [scorers.fid_name, scorers.lpips_name, scorers.clip_name])
     table, summary = out / "scores" / f"{method}-{key}.parquet", out / "scores" / f"{method}-{key}.json"
-    if table.is_file() and summary.is_file():
+    problems = {path: problem for path in (table, summary) if (problem := recorded_problem(path)) is not None}
+    if not problems:
         return pd.read_parquet(table), json.loads(summary.read_text()), table
+    for path, problem in problems.items():
+        if problem != "missing":
+            say(f"{path} {problem}: scored again")
     frame = per_sample(suite, items, tasks, reference, detections, scorers)
     features = None
     if scorers.fid_name is not None and reference_features is not None:
         features = scorers.fid(torch.stack([read_rgb(t.path) for t in tasks]))
     result = aggregates(frame, features, reference_features, suite, scorers)
-    with atomic(table) as temporary:
+    with atomic(table, record=True) as temporary:
         frame.to_parquet(temporary, index=False)
-    write_text(summary, json.dumps(result, indent=2, sort_keys=True) + "\n")
+    write_text(summary, json.dumps(result, indent=2, sort_keys=True) + "\n", record=True)
     return frame, result, table

@@ -1,9 +1,14 @@
-"""Writing files so that a kill mid-write never leaves a torn one, and reading images with errors that name the file.
+"""Writing files so that a kill mid-write never leaves a torn one, checking cached files before they are trusted, and
+reading images with errors that name the file.
 
 Every cached or finished file localctrl writes (images, manifests, checkpoints, scores, JSON) goes through `atomic`:
-the data goes to a temporary file beside the target, which replaces the target only once it is complete.
+the data goes to a temporary file beside the target, which replaces the target only once it is complete. A cache
+is reused only when it is intact: a PNG carries a CRC per chunk (`png_problem` checks them and the end marker);
+other cached files get a record of their size and sha256 beside them when written (`record=True`), which
+`recorded_problem` compares.
 """
 
+import hashlib
 import os
 import threading
 from collections.abc import Iterator
@@ -16,24 +21,68 @@ from PIL import Image
 
 from localctrl.errors import InputError
 
+RECORD_SUFFIX = ".sha256"  # beside a recorded file: "<sha256> <size>"
+
 
 @contextmanager
-def atomic(path: str | Path) -> Iterator[Path]:
-    """A temporary path to write to; on success it replaces `path` (os.replace is atomic), on failure it is removed."""
+def atomic(path: str | Path, record: bool = False) -> Iterator[Path]:
+    """A temporary path to write to; on success it replaces `path` (os.replace is atomic), on failure it is removed.
+    `record`: then write the record `recorded_problem` checks (a kill between the two leaves a file without one)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")  # unique per writer thread
     try:
         yield temporary
+        fingerprint = f"{sha256(temporary)} {temporary.stat().st_size}\n" if record else None
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+    if fingerprint is not None:
+        write_text(record_of(path), fingerprint)
 
 
-def write_text(path: str | Path, text: str) -> Path:
-    with atomic(path) as temporary:
+def write_text(path: str | Path, text: str, record: bool = False) -> Path:
+    with atomic(path, record) as temporary:
         temporary.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def record_of(path: Path) -> Path:
+    return path.with_name(path.name + RECORD_SUFFIX)
+
+
+def recorded_problem(path: str | Path) -> str | None:
+    """None when `path` holds exactly what was written with `record=True`; else what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        return "missing"
+    record = record_of(path)
+    if not record.is_file():
+        return "has no record of what was written (written by an older localctrl, or killed before its record)"
+    digest, _, size = record.read_text().partition(" ")
+    if path.stat().st_size != int(size or -1) or sha256(path) != digest:
+        return "changed since it was written (its size or sha256 differs from the record)"
+    return None
+
+
+def png_problem(path: str | Path) -> str | None:
+    """None when the PNG at `path` is complete and every chunk's CRC checks out; else "missing" or what is damaged."""
+    if not Path(path).is_file():
+        return "missing"
+    try:
+        with Image.open(path) as image:
+            image.verify()  # reads every chunk to the end marker and checks its CRC, without decoding the pixels
+    except (OSError, SyntaxError, ValueError) as error:
+        return f"damaged ({error})"
+    return None
 
 
 def write_png(path: str | Path, array: np.ndarray, **options) -> Path:

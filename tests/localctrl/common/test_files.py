@@ -32,3 +32,28 @@ def test_an_unreadable_image_names_the_file(tmp_path):
         read_image(broken)
     with pytest.raises(InputError, match="missing.png: not a readable image"):
         read_image(tmp_path / "missing.png")
+
+
+def test_recorded_files_are_checked_against_what_was_written(tmp_path):
+    from localctrl.common.files import recorded_problem
+
+    path = write_text(tmp_path / "scores.json", '{"f1": 0.5}', record=True)
+    assert recorded_problem(path) is None
+    path.write_text('{"f1": 0.9}')  # same size, other content
+    assert "changed since it was written" in recorded_problem(path)
+    write_text(tmp_path / "old.json", "{}")  # no record: written before records existed, or killed before it
+    assert "has no record" in recorded_problem(tmp_path / "old.json")
+    assert recorded_problem(tmp_path / "nothing.json") == "missing"
+
+
+def test_a_truncated_or_changed_png_is_damaged(tmp_path):
+    from localctrl.common.files import png_problem
+
+    path = write_png(tmp_path / "a.png", np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    data = path.read_bytes()
+    assert png_problem(path) is None and png_problem(tmp_path / "none.png") == "missing"
+    (tmp_path / "short.png").write_bytes(data[:100])
+    changed = bytearray(data)
+    changed[len(data) // 2] ^= 0xFF
+    (tmp_path / "changed.png").write_bytes(bytes(changed))
+    assert png_problem(tmp_path / "short.png").startswith("damaged") and png_problem(tmp_path / "changed.png").startswith("damaged")
