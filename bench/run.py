@@ -32,6 +32,7 @@ from bench.stages.train import needs_training, train_method
 from bench.suite import Suite, SuiteError, load_suite, suite_file
 from localctrl.common.files import atomic, png_problem, read_rgb, recorded_problem
 from localctrl.common.grids import save_captioned_grid
+from localctrl.common.locks import locked
 from localctrl.config import Section
 from localctrl.errors import InputError
 from localctrl.models.stacks import load_stack
@@ -149,7 +150,7 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
 
         for name, config in to_train.items():
             progress.console.print(f"training adapter for method '{name}' → {config.out}")
-            train_method(config, processes.num_processes if processes else 1)
+            train_method(config, processes, say)
         if processes:
             processes.wait_for_everyone()  # the main process has marked the adapters done
         methods = {name: resolve_method(suite, name, stack, options.cache) for name in suite.methods}
@@ -171,29 +172,37 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
                           "run again without --shard to score and log")
             return BenchResult(suite, out, counts)
 
-        detections = {}
-        if suite.metrics.edges:
-            detections[suite.metrics.edges.detector] = detect(tasks, suite.metrics.edges.detector, out, say, progress)
-        if suite.metrics.seg and items.semantic is not None:
-            detections["shapes-seg"] = detect(tasks, "shapes-seg", out, say, progress)
-        features, fid_key = reference_features(suite, scorers, stack.image_size, out, say)
-        if features is not None and len(items) * len(suite.seeds) <= features.shape[1]:
-            scorers.notes.append(f"FID from {len(items) * len(suite.seeds)} images per method with {features.shape[1]}-dim features: "
-                                 "the covariance is singular, so FID is unreliable (use more items or seeds)")
-            progress.console.print(f"[yellow]{scorers.notes[-1]}[/yellow]")
-        by_method = {name: [t for t in tasks if t.method == name] for name in methods}
-        reference_name = suite.metrics.preservation.reference_method if suite.metrics.preservation else None
-        results, tables, grids = {}, {}, {}
-        scoring = progress.add_task("score", total=len(methods))
-        for name, method_tasks in by_method.items():
-            reference = by_method[reference_name] if reference_name and name != reference_name else None
-            _, results[name], tables[name] = score_method(suite, items, name, method_tasks, reference, detections, scorers, features,
-                                                          fid_key, out, say)
-            grids[name] = method_grid(method_tasks, items, out / "grids")
-            progress.advance(scoring)
-        labels = {name: spec.label or name for name, spec in suite.methods.items()}
-        qualitative = write_qualitative(tasks, items, labels, out / "qualitative")
+        # One final run per --out at a time from here on (shards only generate, so they need no lock): a second run waits,
+        # then finds every score cached and the first run's MLflow runs to reuse.
+        with locked(out / ".score-and-log.lock", f"scoring and logging {out}", say):
+            return finish(suite, options, name_or_path, out, stack, items, methods, tasks, counts, scorers, say, progress)
 
+
+def finish(suite: Suite, options: BenchOptions, name_or_path: str, out: Path, stack, items, methods: dict, tasks: list[Task],
+           counts: dict, scorers, say, progress: Progress) -> BenchResult:
+    """detect → score → log, for a run whose images are all generated."""
+    detections = {}
+    if suite.metrics.edges:
+        detections[suite.metrics.edges.detector] = detect(tasks, suite.metrics.edges.detector, out, say, progress)
+    if suite.metrics.seg and items.semantic is not None:
+        detections["shapes-seg"] = detect(tasks, "shapes-seg", out, say, progress)
+    features, fid_key = reference_features(suite, scorers, stack.image_size, out, say)
+    if features is not None and len(items) * len(suite.seeds) <= features.shape[1]:
+        scorers.notes.append(f"FID from {len(items) * len(suite.seeds)} images per method with {features.shape[1]}-dim features: "
+                             "the covariance is singular, so FID is unreliable (use more items or seeds)")
+        say(scorers.notes[-1])
+    by_method = {name: [t for t in tasks if t.method == name] for name in methods}
+    reference_name = suite.metrics.preservation.reference_method if suite.metrics.preservation else None
+    results, tables, grids = {}, {}, {}
+    scoring = progress.add_task("score", total=len(methods))
+    for name, method_tasks in by_method.items():
+        reference = by_method[reference_name] if reference_name and name != reference_name else None
+        _, results[name], tables[name] = score_method(suite, items, name, method_tasks, reference, detections, scorers, features,
+                                                      fid_key, out, say)
+        grids[name] = method_grid(method_tasks, items, out / "grids")
+        progress.advance(scoring)
+    labels = {name: spec.label or name for name, spec in suite.methods.items()}
+    qualitative = write_qualitative(tasks, items, labels, out / "qualitative")
     result = BenchResult(suite, out, counts, results)
     if options.log:
         names = {"fid.features": scorers.fid_name or "off", "clip": scorers.clip_name or "off", "lpips": scorers.lpips_name or "off"}

@@ -7,10 +7,11 @@ pixels near the region's border also see what lies across it; `exclude_band` rem
 """
 
 import warnings
+from pathlib import Path
 
 import lpips
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from localctrl.models.weights import require
@@ -45,19 +46,32 @@ def masked_ssim(a: Tensor, b: Tensor, region: Tensor) -> Tensor:
 def load_lpips(random_weights: bool = False, device: str | torch.device = "cpu", seed: int = 0) -> lpips.LPIPS:
     """LPIPS (AlexNet, v0.1) returning its spatial distance map; `.name` says which backbone it really has.
 
-    Real: torchvision's ImageNet AlexNet, loaded from the torch hub cache only (MetricUnavailable when it is missing,
-    so torchvision never gets to download it). `random_weights=True`: a seeded random backbone ("lpips[random-alexnet]"),
-    for mechanics and smoke suites only. LPIPS's own linear heads ship inside the lpips package either way.
+    Real: torchvision's ImageNet AlexNet from the torch hub cache only (MetricUnavailable when it is missing, so nothing
+    downloads it), read with `torch.load(weights_only=True)` by us rather than by torchvision, which unpickles it.
+    `random_weights=True`: a seeded random backbone ("lpips[random-alexnet]"), for mechanics and smoke suites only.
+    LPIPS's own linear heads ship inside the lpips package either way.
     """
-    if not random_weights:
-        require("LPIPS AlexNet backbone")
+    checkpoint = None if random_weights else require("LPIPS AlexNet backbone")
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         # lpips still calls torchvision's deprecated `pretrained=`; the warning is lpips's, not ours to act on
         warnings.filterwarnings("ignore", "Arguments other than a weight enum|The parameter 'pretrained'", UserWarning)
         torch.manual_seed(seed)
-        net = lpips.LPIPS(net="alex", spatial=True, pnet_rand=random_weights, verbose=False)
+        net = lpips.LPIPS(net="alex", spatial=True, pnet_rand=True, verbose=False)
+    if checkpoint is not None:
+        load_alexnet_features(net.net, checkpoint)
     net.name = "lpips[random-alexnet]" if random_weights else "lpips[alexnet]"
     return net.eval().requires_grad_(False).to(device)
+
+
+@torch.no_grad()
+def load_alexnet_features(backbone: nn.Module, checkpoint: Path) -> None:
+    """torchvision's AlexNet checkpoint into lpips's backbone, whose slices hold `features[i]` under the name "i"."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    convolutions = [(name, module) for part in backbone.children() for name, module in part.named_children()
+                    if isinstance(module, nn.Conv2d)]
+    for name, conv in convolutions:
+        conv.weight.copy_(state[f"features.{name}.weight"])
+        conv.bias.copy_(state[f"features.{name}.bias"])
 
 
 @torch.no_grad()

@@ -6,11 +6,17 @@ reusable, so a second run trains nothing (a killed training resumes from its che
 """
 
 import json
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
+
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list
 
 from bench.keys import training_key
 from bench.suite import Suite
 from localctrl.common.files import write_text
+from localctrl.common.locks import locked
 from localctrl.config import TrainConfig
 from localctrl.errors import InputError
 
@@ -38,17 +44,26 @@ def training_run_id(folder: Path) -> str:
     return json.loads((folder / DONE).read_text())["run_id"]
 
 
-def train_method(config: TrainConfig, processes: int = 1) -> None:
-    """Train (or resume) the method's adapter; with several processes, DDP at the same effective batch."""
+def train_method(config: TrainConfig, processes: PartialState | None = None, say: Callable[[str], None] = print) -> None:
+    """Train (or resume) the method's adapter unless another process has meanwhile; with launched processes, DDP at the
+    same effective batch. The adapter folder's lock keeps two bench runs sharing the cache from training it twice."""
     from localctrl.train import train
 
-    if processes > 1:  # every process trains together: accumulation shrinks so batch × accumulation × processes is unchanged
-        accumulation, remainder = divmod(config.optim.grad_accum, processes)
-        if remainder or not accumulation:
-            raise InputError(f"{config.out}: gradient accumulation {config.optim.grad_accum} cannot be split over {processes} "
-                             "processes; train it with one process first (the adapter is then reused)")
-        config = config.model_copy(update={"optim": config.optim.model_copy(update={"grad_accum": accumulation})})
-    result = train(config)
-    if result.run_id is not None:  # the main process marks the adapter done
-        write_text(Path(config.out) / DONE, json.dumps({"run_id": result.run_id, "steps": result.steps,
-                                                        "best_val_edge_f1_in": result.best_metric}, indent=2) + "\n")
+    main = processes is None or processes.is_main_process
+    with locked(Path(f"{config.out}.lock"), f"training {config.out}", say) if main else nullcontext():
+        needed = not (Path(config.out) / DONE).is_file()
+        if processes is not None:
+            needed = broadcast_object_list([needed])[0]  # the main process decides, holding the lock, for all
+        if not needed:
+            return
+        count = processes.num_processes if processes is not None else 1
+        if count > 1:  # every process trains together: accumulation shrinks so batch × accumulation × processes is unchanged
+            accumulation, remainder = divmod(config.optim.grad_accum, count)
+            if remainder or not accumulation:
+                raise InputError(f"{config.out}: gradient accumulation {config.optim.grad_accum} cannot be split over {count} "
+                                 "processes; train it with one process first (the adapter is then reused)")
+            config = config.model_copy(update={"optim": config.optim.model_copy(update={"grad_accum": accumulation})})
+        result = train(config)
+        if result.run_id is not None:  # the main process marks the adapter done
+            write_text(Path(config.out) / DONE, json.dumps({"run_id": result.run_id, "steps": result.steps,
+                                                            "best_val_edge_f1_in": result.best_metric}, indent=2) + "\n")

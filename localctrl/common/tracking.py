@@ -14,6 +14,7 @@ from typing import Any
 
 import localctrl
 from localctrl.common.checkpoints import describe_changes
+from localctrl.common.locks import locked
 from localctrl.errors import InputError
 
 RUNS_DIR = "localctrl-runs"
@@ -36,25 +37,38 @@ def artifact_root(workdir: str | Path | None = None) -> str | None:
     return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
 
 
+_CREATED: set[str] = set()  # sqlite stores this process has made sure exist
+
+
 def use_tracking(workdir: str | Path | None = None) -> str:
-    """Point MLflow at our store (creating its folder) and return the URI."""
+    """Point MLflow at our store (creating it, one process at a time) and return the URI."""
     import mlflow
 
     uri = tracking_uri(workdir)
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if uri.startswith("sqlite:///") and uri not in _CREATED:
+        database = Path(uri.removeprefix("sqlite:///"))
+        # Two processes creating one fresh store race in MLflow's schema migration; the first creates it, the others wait.
+        with locked(database.with_name(database.name + ".lock"), f"creating the MLflow store {database}"):
+            mlflow.MlflowClient(uri).search_experiments(max_results=1)
+        _CREATED.add(uri)
     mlflow.set_tracking_uri(uri)
     return uri
 
 
 def experiment_id(name: str, workdir: str | Path | None = None) -> str:
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     use_tracking(workdir)
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    return mlflow.create_experiment(name, artifact_location=artifact_root(workdir))
+    try:
+        return mlflow.create_experiment(name, artifact_location=artifact_root(workdir))
+    except MlflowException:  # another process created it since we looked
+        if (found := mlflow.get_experiment_by_name(name)) is None:
+            raise
+        return found.experiment_id
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -92,3 +92,21 @@ def test_lpips_needs_real_weights_or_says_it_is_random(tmp_path, monkeypatch, ra
     again = load_lpips(random_weights=True)
     a, b, full = images(), images(seed=1), torch.ones(2, 1, 64, 64)
     torch.testing.assert_close(masked_lpips(a, b, full, again), masked_lpips(a, b, full, random_lpips))  # seeded
+
+
+def test_the_real_backbone_is_read_from_torchvisions_file_without_unpickling_code(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    checkpoint = tmp_path / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    checkpoint.parent.mkdir(parents=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        stand_in = torchvision.models.alexnet()  # torchvision's architecture and file format, random weights
+    torch.save(stand_in.state_dict(), checkpoint)
+    net = load_lpips()
+    assert net.name == "lpips[alexnet]"
+    assert torch.equal(net.net.slice1[0].weight, stand_in.features[0].weight) and torch.equal(getattr(net.net.slice5, "10").bias, stand_in.features[10].bias)
+    torch.save({"features.0.weight": torch.zeros(1), "hook": print}, checkpoint)  # a pickle that would run code when loaded
+    with pytest.raises(Exception, match="Weights only load failed|Unsupported global"):
+        load_lpips()
