@@ -106,8 +106,9 @@ def start_run(
 ) -> Iterator["mlflow.ActiveRun"]:  # noqa: F821
     """Start an MLflow run in `experiment` on our store, with flattened params and provenance tags.
 
-    With `resume_run_id` the run is continued; MLflow params are write-once, so the params must equal the
-    ones logged before (a resumed run with a changed config is an error, not a silent mix).
+    With `resume_run_id` the run is continued; MLflow params are write-once, so the params it has must equal the
+    ones asked for (a resumed run with a changed config is an error, not a silent mix). Params it lacks are logged
+    now: a run killed before (all of) its params were logged is completed instead of blocking every rerun.
     """
     import mlflow
 
@@ -119,9 +120,12 @@ def start_run(
         use_tracking(workdir)
         logged = mlflow.get_run(resume_run_id).data.params
         wanted = flatten(params or {})
-        if changes := describe_changes({key: logged.get(key) for key in wanted}, wanted):
+        shared = logged.keys() & wanted.keys()
+        if changes := describe_changes({key: logged[key] for key in shared}, {key: wanted[key] for key in shared}):
             raise InputError(f"cannot resume run {resume_run_id} with a different config ({changes})")
         with mlflow.start_run(run_id=resume_run_id, nested=nested) as run:
+            if missing := {key: value for key, value in wanted.items() if key not in logged}:
+                mlflow.log_params(missing)
             yield run
         return
     with mlflow.start_run(experiment_id=experiment_id(experiment, workdir), run_name=run_name, nested=nested, tags=run_tags) as run:

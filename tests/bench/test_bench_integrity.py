@@ -1,13 +1,16 @@
-"""Damaged cache files are never trusted: each is found, named, and made again, and the results are as before."""
+"""Nothing left behind blocks or corrupts a rerun: damaged cache files are found, named and made again; a run killed
+before its params were logged is completed."""
 
 import io
 import json
 from pathlib import Path
 
+import mlflow
 from rich.console import Console
+from test_bench_run import NO_TRAINING, suite_file
 
 from bench.run import BenchOptions, run_bench
-from test_bench_run import NO_TRAINING, suite_file
+from localctrl.common.tracking import experiment_id
 
 
 def bench(suite: str, folder: Path) -> tuple[object, str]:
@@ -59,3 +62,19 @@ def test_a_damaged_image_without_cached_scores_is_regenerated_not_a_crash(tmp_pa
     truncate(sorted((tmp_path / "out" / "images" / "text-only").glob("*.png"))[0])
     second, said = bench(suite, tmp_path)
     assert second.counts["generated"] == 1 and "generated again" in said and second.results == first.results
+
+
+def test_a_bench_whose_parent_run_lost_its_params_reuses_and_completes_it(tmp_path, monkeypatch):
+
+    suite = suite_file(tmp_path, "paramless", methods={"text-only": NO_TRAINING["text-only"]}, metrics={"fid": None, "align_shapes": False,
+                       "edges": None, "seg": False, "preservation": None}, data={"source": "shapes", "split": "test", "items": 2},
+                       sampler={"scheduler": "ddim", "steps": 2, "guidance": 4.0, "batch_size": 2})
+    options = BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache")
+    first = run_bench(suite, options)
+    tags = mlflow.get_run(first.run_id).data.tags
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'other.db'}")  # a store where that run was killed early
+    keep = ("localctrl.bench.key", "localctrl.bench.role", "localctrl.suite")
+    with mlflow.start_run(experiment_id=experiment_id("bench"), tags={key: tags[key] for key in keep}) as killed:
+        pass
+    second = run_bench(suite, options)
+    assert second.run_id == killed.info.run_id and mlflow.get_run(killed.info.run_id).data.params

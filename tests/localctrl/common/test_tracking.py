@@ -41,3 +41,20 @@ def test_ui_binds_to_loopback_by_default(tmp_path):
     command = ui_command(port=5123, workdir=tmp_path)
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert command[command.index("--backend-store-uri") + 1] == tracking_uri(tmp_path)
+
+
+def test_a_run_killed_before_its_params_were_logged_is_completed_not_a_permanent_block(tmp_path):
+    import pytest
+
+    from localctrl.common.tracking import experiment_id
+    from localctrl.errors import InputError
+
+    with mlflow.start_run(experiment_id=experiment_id("unit-test", tmp_path)) as killed:  # created, then the process died
+        pass
+    params = {"optim": {"lr": 8e-5}, "seed": 0}
+    with start_run("unit-test", params=params, resume_run_id=killed.info.run_id, workdir=tmp_path):
+        pass
+    assert mlflow.get_run(killed.info.run_id).data.params == {"optim.lr": "8e-05", "seed": "0"}
+    with pytest.raises(InputError, match=r"cannot resume run .* different config \(seed: was '0', now '1'\)"):
+        with start_run("unit-test", params={**params, "seed": 1}, resume_run_id=killed.info.run_id, workdir=tmp_path):
+            pass
