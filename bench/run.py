@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
+from mlflow.exceptions import MlflowException
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -30,11 +31,12 @@ from bench.stages.qualitative import write_qualitative
 from bench.stages.score import score_method
 from bench.stages.train import needs_training, train_method
 from bench.suite import Suite, SuiteError, load_suite, suite_file
-from localctrl.common.files import atomic, png_problem, read_rgb, recorded_problem
+from localctrl.common.files import atomic, check_writable, png_problem, read_rgb, recorded_problem
 from localctrl.common.grids import save_captioned_grid
 from localctrl.common.locks import locked
+from localctrl.common.tracking import check_tracking, tracking_uri
 from localctrl.config import Section
-from localctrl.errors import InputError
+from localctrl.errors import InputError, NotAvailableError
 from localctrl.models.stacks import load_stack
 
 
@@ -117,6 +119,12 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
     out = options.out or Path("localctrl-runs/bench") / suite.name
 
     # --- check everything before any expensive work ---------------------------------------------------------
+    if not options.dry_run:
+        check_writable(out, "--out")
+        if any(method.train is not None for method in suite.methods.values()):
+            check_writable(options.cache, "--cache")
+        if options.log and not options.shard:
+            check_tracking()
     notes = []
     if suite.base == "tiny":
         suite, notes = mechanics_suite(suite)
@@ -207,8 +215,12 @@ def finish(suite: Suite, options: BenchOptions, name_or_path: str, out: Path, st
     if options.log:
         names = {"fid.features": scorers.fid_name or "off", "clip": scorers.clip_name or "off", "lpips": scorers.lpips_name or "off"}
         key = bench_key(suite.model_dump(mode="json"), options.limit, items.ids)
-        result.run_id = log_suite(suite, key, counts, methods, results, tables, grids, names, str(suite_file(name_or_path)),
-                                  scorers.notes, qualitative)
+        try:
+            result.run_id = log_suite(suite, key, counts, methods, results, tables, grids, names, str(suite_file(name_or_path)),
+                                      scorers.notes, qualitative)
+        except (MlflowException, OSError) as error:  # the store went away during the run
+            raise NotAvailableError(f"could not log to the MLflow store {tracking_uri()} ({str(error).splitlines()[0]}); nothing is "
+                                    f"lost: the images and scores are in {out}, and the same command run again logs them") from None
     return result
 
 

@@ -20,9 +20,9 @@ from diffusers import DDPMScheduler
 from diffusers.optimization import get_scheduler
 
 from localctrl.common.checkpoints import describe_changes, load_training_state, save_training_state, step_generator
-from localctrl.common.files import write_text
+from localctrl.common.files import check_writable, write_text
 from localctrl.common.grids import save_captioned_grid
-from localctrl.common.tracking import start_run
+from localctrl.common.tracking import check_tracking, start_run
 from localctrl.config import TrainConfig
 from localctrl.data.conditions import CHANNELS
 from localctrl.data.examples import ExampleSet
@@ -56,6 +56,9 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     accelerator = Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.optim.grad_accum,
                               cpu=not torch.cuda.is_available())  # without CUDA, launched processes form a gloo CPU group
     frozen_dtype = {"no": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[config.mixed_precision]
+    if accelerator.is_main_process:  # where the run goes must take it, before anything is loaded or trained
+        check_writable(config.out, "the output folder (out)")
+        check_tracking()
     stack = load_stack(config.base)
     freeze(stack, frozen_dtype, accelerator.device)
     if config.gradient_checkpointing:

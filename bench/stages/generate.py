@@ -13,7 +13,7 @@ from bench.stages.items import BenchItems
 from bench.stages.methods import Method
 from bench.stages.plan import Task
 from bench.suite import Suite
-from localctrl.common.files import write_png
+from localctrl.common.files import write_failure, write_png
 from localctrl.models.stacks import Stack
 from localctrl.sampling import Request, sample, to_uint8
 
@@ -35,17 +35,30 @@ def generate(stack: Stack, suite: Suite, items: BenchItems, methods: dict[str, M
     """Generate every chunk with an image in `problems` (plan.image_problems), writing those; returns how many."""
     todo = [chunk for chunk in chunks if any(task.key in problems for task in chunk)]
     bar = progress.add_task("generate", total=sum(len(chunk) for chunk in todo)) if progress else None
-    pending = []
+    pending: dict = {}  # write → its path, until checked
+    written = 0
     with ThreadPoolExecutor(max_workers=2) as writers:  # on an error, leaving the block still finishes queued writes
         for chunk in todo:
             requests = [request(task, items, methods[task.method]) for task in chunk]
             settings = suite.sampler.model_copy(update={"batch_size": len(chunk)})
             images = to_uint8(sample(stack, requests, None, settings, progress=False))
             # written atomically: a killed run leaves no torn PNG, the file is either complete or absent
-            pending += [writers.submit(write_png, task.path, image.permute(1, 2, 0).numpy())
-                        for task, image in zip(chunk, images) if task.key in problems]
+            writes = {writers.submit(write_png, task.path, image.permute(1, 2, 0).numpy()): task.path
+                      for task, image in zip(chunk, images) if task.key in problems}
+            pending |= writes
+            written += len(writes)
+            check_writes(pending, finished_only=True)  # a full disk stops the run at the next chunk, not after all of them
             if progress:
                 progress.advance(bar, len(chunk))
-    for future in pending:
-        future.result()  # surface write errors
-    return len(pending)
+    check_writes(pending)
+    return written
+
+
+def check_writes(pending: dict, finished_only: bool = False) -> None:
+    """Raise the first failed PNG write as the user's error naming the file; checked writes leave `pending`."""
+    for future in [future for future in pending if future.done() or not finished_only]:
+        path = pending.pop(future)
+        if (error := future.exception()) is not None:
+            if isinstance(error, OSError):
+                raise write_failure(path, error)
+            raise error

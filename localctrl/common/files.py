@@ -10,6 +10,7 @@ other cached files get a record of their size and sha256 beside them when writte
 
 import hashlib
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +46,31 @@ def write_text(path: str | Path, text: str, record: bool = False) -> Path:
     with atomic(path, record) as temporary:
         temporary.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+MIN_FREE_BYTES = 256 * 2**20  # less than this free before a run starts: it would stop half-way
+
+
+def check_writable(folder: str | Path, what: str) -> Path:
+    """Create `folder` if needed and prove a file can be written there, with room to spare; else InputError naming it."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic(folder / ".localctrl-write-check") as probe:
+            probe.write_bytes(b"ok")
+        (folder / ".localctrl-write-check").unlink()
+        free = shutil.disk_usage(folder).free
+    except OSError as error:
+        raise InputError(f"{what} {folder} is not writable ({error.strerror or error}): choose another folder") from None
+    if free < MIN_FREE_BYTES:
+        raise InputError(f"{what} {folder} has only {free / 2**20:.0f} MB free (at least {MIN_FREE_BYTES // 2**20} MB wanted)")
+    return folder
+
+
+def write_failure(path: Path, error: OSError) -> InputError:
+    """A write that failed mid-run, as the user's error: which file, why, and that finished work is kept."""
+    return InputError(f"could not write {path} ({error.strerror or error}); everything written so far is kept: "
+                      "make room (or fix the folder) and run the same command again to go on")
 
 
 def sha256(path: Path) -> str:

@@ -7,6 +7,7 @@ artifacts in `<workdir>/localctrl-runs/artifacts` (always explicit: MLflow's own
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import localctrl
 from localctrl.common.checkpoints import describe_changes
 from localctrl.common.locks import locked
-from localctrl.errors import InputError
+from localctrl.errors import InputError, NotAvailableError
 
 RUNS_DIR = "localctrl-runs"
 UI_HOST = "127.0.0.1"  # never expose runs beyond this machine unless the user asks
@@ -45,6 +46,9 @@ def use_tracking(workdir: str | Path | None = None) -> str:
     import mlflow
 
     uri = tracking_uri(workdir)
+    if uri.startswith(("http://", "https://")):  # MLflow retries a dead server for minutes by default; fail in seconds
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     if uri.startswith("sqlite:///") and uri not in _CREATED:
         database = Path(uri.removeprefix("sqlite:///"))
         # Two processes creating one fresh store race in MLflow's schema migration; the first creates it, the others wait.
@@ -52,6 +56,26 @@ def use_tracking(workdir: str | Path | None = None) -> str:
             mlflow.MlflowClient(uri).search_experiments(max_results=1)
         _CREATED.add(uri)
     mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def check_tracking(workdir: str | Path | None = None, timeout: float = 5.0) -> str:
+    """Reach the tracking store now, within `timeout` seconds: a store that cannot be reached is an error before any
+    work starts, not after it. Returns its URI."""
+    import mlflow
+
+    uri = tracking_uri(workdir)
+    how = f"start it, or unset MLFLOW_TRACKING_URI to log to {runs_dir(workdir)}"
+    try:
+        if uri.startswith(("http://", "https://")):
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
+                response.read()
+        else:
+            use_tracking(workdir)
+            mlflow.MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as error:  # refused, timed out, a bad URI, a store that cannot be opened: all end the same way
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise NotAvailableError(f"the MLflow tracking store {uri} cannot be reached ({detail}): {how}") from None
     return uri
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import mlflow
 from rich.console import Console
-from test_bench_run import NO_TRAINING, suite_file
+from test_bench_run import NO_TRAINING, suite_file, unet_calls  # noqa: F401  (unet_calls: a fixture)
 
 from bench.run import BenchOptions, run_bench
 from localctrl.common.tracking import experiment_id
@@ -78,3 +78,47 @@ def test_a_bench_whose_parent_run_lost_its_params_reuses_and_completes_it(tmp_pa
         pass
     second = run_bench(suite, options)
     assert second.run_id == killed.info.run_id and mlflow.get_run(killed.info.run_id).data.params
+
+
+def small_suite(tmp_path: Path, name: str, items: int = 2, batch: int = 2) -> str:
+    return suite_file(tmp_path, name, methods=NO_TRAINING, data={"source": "shapes", "split": "test", "items": items},
+                      sampler={"scheduler": "ddim", "steps": 2, "guidance": 4.0, "batch_size": batch})
+
+
+def test_an_unwritable_out_or_an_unreachable_store_fails_before_any_work(tmp_path, monkeypatch, unet_calls):
+    import pytest
+
+    from localctrl.errors import InputError, NotAvailableError
+
+    suite = small_suite(tmp_path, "early")
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(InputError, match=r"--out .*a-file/out is not writable"):
+        run_bench(suite, BenchOptions(out=tmp_path / "a-file" / "out", cache=tmp_path / "cache"))
+    from servers import free_port
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    with pytest.raises(NotAvailableError, match=r"tracking store http://127.0.0.1:\d+ cannot be reached"):
+        run_bench(suite, BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache"))
+    assert unet_calls == [] and not list((tmp_path / "out").rglob("*.png")), "nothing generated before the checks"
+
+
+def test_a_write_that_fails_mid_run_stops_at_that_chunk_and_names_the_file(tmp_path, monkeypatch, unet_calls):
+    import errno
+
+    import pytest
+
+    import bench.stages.generate as generate
+    from localctrl.errors import InputError
+
+    real = generate.write_png
+
+    def disk_full_after_two(path, array):
+        if len(list(path.parent.parent.rglob("*.png"))) >= 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, array)
+
+    monkeypatch.setattr(generate, "write_png", disk_full_after_two)
+    suite = small_suite(tmp_path, "full", items=12, batch=3)  # 12 items × 3 methods: 12 chunks of 2 UNet calls
+    with pytest.raises(InputError, match=r"could not write .*\.png \(No space left on device\); everything written so far is kept"):
+        run_bench(suite, BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache"))
+    assert len(unet_calls) <= 4 * 2, "stopped a chunk or two after the failed write (writes run beside the sampler), not after all 12"

@@ -95,3 +95,17 @@ def test_an_empty_dataset_is_refused_before_training(tmp_path):
     write_manifest(tmp_path, [])
     with pytest.raises(ValueError, match="has no items in split 'train'"):
         train(config(tmp_path / "out", f"data.source={tmp_path}"))
+
+
+def test_an_unwritable_out_or_an_unreachable_store_stops_training_before_it_starts(tmp_path, monkeypatch):
+    from servers import free_port
+
+    from localctrl.errors import NotAvailableError
+
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(ValueError, match=r"a-file/out is not writable"):
+        train(config(tmp_path / "a-file" / "out"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(NotAvailableError, match="cannot be reached"):
+        train(config(tmp_path / "out"))
+    assert not (tmp_path / "out" / "state.json").exists()
