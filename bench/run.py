@@ -31,7 +31,7 @@ from bench.stages.qualitative import write_qualitative
 from bench.stages.score import score_method
 from bench.stages.train import needs_training, train_method
 from bench.suite import Suite, SuiteError, load_suite, suite_file
-from localctrl.common.files import atomic, check_writable, png_problem, read_rgb, recorded_problem
+from localctrl.common.files import atomic, check_writable, png_problem, read_rgb, recorded_problem, remove_stray_temporaries
 from localctrl.common.grids import save_captioned_grid
 from localctrl.common.locks import locked
 from localctrl.common.tracking import check_tracking, tracking_uri
@@ -125,6 +125,8 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
             check_writable(options.cache, "--cache")
         if options.log and not options.shard:
             check_tracking()
+        if stray := remove_stray_temporaries(out) + remove_stray_temporaries(options.cache):
+            console.print(f"removed {len(stray)} temporary file(s) that killed runs left under {out} and {options.cache}")
     notes = []
     if suite.base == "tiny":
         suite, notes = mechanics_suite(suite)

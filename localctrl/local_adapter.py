@@ -11,6 +11,7 @@ import torch
 from diffusers import T2IAdapter
 from torch import Tensor, nn
 
+from localctrl.common.files import read_json
 from localctrl.config import ResizeMode
 from localctrl.masking import check_control_inputs, check_resize_mode, masked
 
@@ -46,5 +47,5 @@ class LocalAdapter(nn.Module):
         from localctrl.models.adapters import load_adapter
 
         settings_path = Path(folder) / SETTINGS_FILE
-        settings = json.loads(settings_path.read_text()) if settings_path.is_file() else {}
+        settings = read_json(settings_path, "adapter settings file") if settings_path.is_file() else {}
         return cls(load_adapter(folder, dtype=dtype), resize=settings.get("resize", "area"))

@@ -20,7 +20,7 @@ from diffusers import DDPMScheduler
 from diffusers.optimization import get_scheduler
 
 from localctrl.common.checkpoints import describe_changes, load_training_state, save_training_state, step_generator
-from localctrl.common.files import check_writable, write_text
+from localctrl.common.files import check_writable, read_json, remove_stray_temporaries, write_text
 from localctrl.common.grids import save_captioned_grid
 from localctrl.common.tracking import check_tracking, start_run
 from localctrl.config import TrainConfig
@@ -59,6 +59,7 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     if accelerator.is_main_process:  # where the run goes must take it, before anything is loaded or trained
         check_writable(config.out, "the output folder (out)")
         check_tracking()
+        remove_stray_temporaries(config.out)  # what killed runs' atomic writes left behind
     stack = load_stack(config.base)
     freeze(stack, frozen_dtype, accelerator.device)
     if config.gradient_checkpointing:
@@ -79,7 +80,7 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     # --- resume: weights, optimiser, schedule, step, early-stopping state -----------------------------------
     out = Path(config.out)
     checkpoint_path, state_path = out / "checkpoint.pt", out / "state.json"
-    state = json.loads(state_path.read_text()) if resume and state_path.is_file() else {}
+    state = read_json(state_path, "run state") if resume and state_path.is_file() else {}
     params = json.loads(config.model_dump_json())
     if state:
         check_resumable(state, params, accelerator.num_processes, out)

@@ -15,7 +15,7 @@ from accelerate.utils import broadcast_object_list
 
 from bench.keys import training_key
 from bench.suite import Suite
-from localctrl.common.files import write_text
+from localctrl.common.files import read_json, write_text
 from localctrl.common.locks import locked
 from localctrl.config import TrainConfig
 from localctrl.errors import InputError
@@ -41,7 +41,7 @@ def needs_training(suite: Suite, cache: Path) -> dict[str, TrainConfig]:
 
 def training_run_id(folder: Path) -> str:
     """The MLflow run that trained the adapter in `folder`."""
-    return json.loads((folder / DONE).read_text())["run_id"]
+    return read_json(folder / DONE, "training record")["run_id"]
 
 
 def train_method(config: TrainConfig, processes: PartialState | None = None, say: Callable[[str], None] = print) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from localctrl.common.files import atomic
+from localctrl.errors import InputError
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
@@ -21,7 +22,13 @@ def save_checkpoint(path: Path, payload: dict) -> None:
 
 def load_checkpoint(path: Path) -> dict | None:
     """The checkpoint at `path`, or None if there is none. weights_only: tensors and plain data, no code."""
-    return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torn, foreign or carrying code: torch raises several kinds, all end the same way
+        raise InputError(f"{path}: not a readable checkpoint ({type(error).__name__}: {str(error).splitlines()[0]}); delete "
+                         "it to train that run from its start, or pass another output folder") from None
 
 
 def save_training_state(path: Path, step: int, **parts) -> None:

@@ -9,12 +9,14 @@ other cached files get a record of their size and sha256 beside them when writte
 """
 
 import hashlib
+import json
 import os
 import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +42,35 @@ def atomic(path: str | Path, record: bool = False) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
     if fingerprint is not None:
         write_text(record_of(path), fingerprint)
+
+
+def remove_stray_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files `atomic` left under `folder` when its process was killed (the process is gone)."""
+    removed = []
+    for path in Path(folder).rglob(".*.tmp") if Path(folder).is_dir() else []:
+        writer = path.name.rsplit(".", 2)[-2].partition("-")[0]  # .<name>.<pid>-<thread>.tmp
+        if writer.isdigit() and not alive(int(writer)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    """A JSON file written by localctrl; a broken one is an InputError naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: this {what} is not valid JSON ({error}); delete it to start that step over") from None
 
 
 def write_text(path: str | Path, text: str, record: bool = False) -> Path:

@@ -37,10 +37,20 @@ def write_manifest(folder: Path, rows: list[dict]) -> Path:
     return write_text(folder / MANIFEST, "".join(json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n" for row in rows))
 
 
-def read_manifest(folder: str | Path, split: str | None = None, check_files: bool = True) -> list[Item]:
-    """Items of the dataset in `folder` (optionally one split), with every named file checked to exist."""
+# Written beside the manifest by `localctrl data prepare` and `localctrl data shapes`: their files all lie inside.
+WRITTEN_BY_LOCALCTRL = ("prepare-report.json", "world.json")
+
+
+def read_manifest(folder: str | Path, split: str | None = None, check_files: bool = True, strict: bool | None = None) -> list[Item]:
+    """Items of the dataset in `folder` (optionally one split), with every named file checked to exist.
+
+    `strict`: refuse paths that lead out of the folder (`../`, absolute paths, links elsewhere). By default strict for
+    the datasets localctrl writes; a hand-made manifest may name files elsewhere (a shared image store, say).
+    """
     folder = Path(folder)
     path = folder / MANIFEST
+    if strict is None:
+        strict = any((folder / name).is_file() for name in WRITTEN_BY_LOCALCTRL)
     if not path.is_file():
         raise DatasetError(f"{path}: no manifest (expected {MANIFEST} in the dataset folder)")
     items, seen = [], set()
@@ -84,5 +94,11 @@ def read_manifest(folder: str | Path, split: str | None = None, check_files: boo
             for field_name, file in named.items():
                 if not file.is_file():
                     raise DatasetError(f"{where}: item '{item.id}' field {field_name} names {file}, which does not exist")
+        if strict:
+            root = folder.resolve()
+            for field_name, file in {"image": item.image, **item.conditions, **item.masks}.items():
+                if not file.resolve().is_relative_to(root):
+                    raise DatasetError(f"{where}: item '{item.id}' field {field_name} names {file}, outside the dataset folder "
+                                       f"{folder} (refused in a dataset localctrl wrote; read it with strict=False if meant)")
         items.append(item)
     return items

@@ -21,7 +21,7 @@ from pydantic import ConfigDict
 from rich.progress import Progress
 
 from localctrl.common.checkpoints import describe_changes, load_training_state, save_training_state, step_generator
-from localctrl.common.files import write_text
+from localctrl.common.files import read_json, write_text
 from localctrl.common.tracking import start_run
 from localctrl.config import Section
 from localctrl.errors import InputError
@@ -176,7 +176,7 @@ def pretrain(out: str | Path, config: PretrainConfig = PretrainConfig()) -> Path
     checkpoints = out / "checkpoints"
     checkpoints.mkdir(parents=True, exist_ok=True)
     run_file = checkpoints / "run.json"
-    previous = json.loads(run_file.read_text()) if run_file.is_file() else None
+    previous = read_json(run_file, "run state") if run_file.is_file() else None
     if previous is not None and (changes := describe_changes(previous["config"], config.model_dump())):
         raise InputError(f"{out} holds a run with another config ({changes}); use a new --out or the same settings")
     device = "cpu"  # the recipe is sized for CPU; see the model card

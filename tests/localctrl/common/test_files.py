@@ -57,3 +57,28 @@ def test_a_truncated_or_changed_png_is_damaged(tmp_path):
     changed[len(data) // 2] ^= 0xFF
     (tmp_path / "changed.png").write_bytes(bytes(changed))
     assert png_problem(tmp_path / "short.png").startswith("damaged") and png_problem(tmp_path / "changed.png").startswith("damaged")
+
+
+def test_temporaries_of_killed_writers_are_removed_and_live_ones_kept(tmp_path):
+    import os
+
+    from localctrl.common.files import remove_stray_temporaries
+
+    dead = tmp_path / "images" / ".a.png.99999999-1.tmp"  # no such process
+    live = tmp_path / "images" / f".b.png.{os.getpid()}-1.tmp"
+    for path in (dead, live):
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"half")
+    assert remove_stray_temporaries(tmp_path) == [dead] and not dead.exists() and live.exists()
+
+
+def test_a_broken_checkpoint_or_state_file_is_named_with_what_to_do(tmp_path):
+    from localctrl.common.checkpoints import load_checkpoint
+    from localctrl.common.files import read_json
+
+    (tmp_path / "checkpoint.pt").write_bytes(b"torn")
+    with pytest.raises(InputError, match="checkpoint.pt: not a readable checkpoint .*delete it"):
+        load_checkpoint(tmp_path / "checkpoint.pt")
+    (tmp_path / "state.json").write_text('{"run_id": ')
+    with pytest.raises(InputError, match="state.json: this run state is not valid JSON"):
+        read_json(tmp_path / "state.json", "run state")

@@ -102,3 +102,20 @@ def test_a_hugging_face_dataset_on_disk_is_prepared_and_its_corrupt_rows_reporte
     manifest = {item.caption: item for item in read_manifest(tmp_path / "out")}
     assert set(manifest) == {"one", "two"}
     assert np.asarray(Image.open(manifest["two"].image)).tolist() == np.full((16, 16, 3), 200, np.uint8).tolist()
+
+
+def test_a_dataset_localctrl_wrote_refuses_paths_outside_it_a_hand_made_one_may_name_them(tmp_path):
+    from localctrl.data.manifest import DatasetError, read_manifest, write_manifest
+    from localctrl.shapes.dataset import write_shapes_dataset
+
+    folder = write_shapes_dataset(tmp_path / "world", 3, seed=0, workers=1)
+    (tmp_path / "outside.png").write_bytes((folder / "images" / "000000.png").read_bytes())
+    manifest = (folder / "manifest.jsonl").read_text()
+    (folder / "manifest.jsonl").write_text(manifest.replace('"image":"images/000000.png"', '"image":"../outside.png"'))
+    with pytest.raises(DatasetError, match="field image names .*outside.png, outside the dataset folder"):
+        read_manifest(folder)
+    assert len(read_manifest(folder, strict=False)) == 3
+    hand_made = tmp_path / "hand-made"
+    hand_made.mkdir()
+    write_manifest(hand_made, [{"id": "a", "image": str(tmp_path / "outside.png"), "caption": "x", "split": "train"}])
+    assert read_manifest(hand_made)[0].image == tmp_path / "outside.png"
