@@ -40,6 +40,23 @@ def tensor_hash(tensor: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
+class StackedHash:
+    """`tensor_hash(torch.cat(parts))`, computed part by part (the same value), so the parts are never in memory at once."""
+
+    def __init__(self, rows: int):
+        self.rows, self.digest = rows, None
+
+    def update(self, part: torch.Tensor) -> None:
+        """The next rows, in order."""
+        data = part.detach().cpu().contiguous()
+        if self.digest is None:  # tensor_hash's header: the whole tensor's dtype and shape
+            self.digest = hashlib.sha256(f"{data.dtype}{(self.rows, *data.shape[1:])}".encode())
+        self.digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
+
+
 def module_hash(module: nn.Module) -> str:
     """sha256 over a module's state dict (names, dtypes, shapes, bytes): identifies its weights."""
     digest = hashlib.sha256()
@@ -78,10 +95,10 @@ def training_key(config: TrainConfig) -> str:
     return json_hash(config.model_dump(mode="json", exclude={"out"}))[:16]
 
 
-def items_key(ids: list[str], masks: torch.Tensor, reference_edges: torch.Tensor, semantic: torch.Tensor | None) -> str:
-    """What scores depend on in the items besides the images: ids, evaluation masks and ground truth."""
-    semantic_key = tensor_hash(semantic) if semantic is not None else None
-    return json_hash([ids, tensor_hash(masks), tensor_hash(reference_edges), semantic_key])
+def items_key(ids: list[str], masks: str, reference_edges: str, semantic: str | None) -> str:
+    """What scores depend on in the items besides the images: ids, and the tensor hashes of all evaluation masks and
+    ground truth (StackedHash over the items in order)."""
+    return json_hash([ids, masks, reference_edges, semantic])
 
 
 def score_key(method: str, tasks: list[str], reference: list[str], metrics: dict, items: str, fid_reference: str | None,
@@ -91,8 +108,9 @@ def score_key(method: str, tasks: list[str], reference: list[str], metrics: dict
                       "fid_reference": fid_reference, "networks": networks, "version": SCORE_VERSION})[:16]
 
 
-def fid_reference_key(images: torch.Tensor, features: str, size: int) -> str:
-    return json_hash({"images": tensor_hash(images), "features": features, "size": size})[:16]
+def fid_reference_key(images: str, features: str, size: int) -> str:
+    """`images`: the tensor hash of the real reference images, all of them in order (StackedHash)."""
+    return json_hash({"images": images, "features": features, "size": size})[:16]
 
 
 def bench_key(suite: dict, limit: int | None, item_ids: list[str]) -> str:

@@ -18,12 +18,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bench.keys import bench_key, fid_reference_key, json_hash, stack_key
+from bench.keys import StackedHash, bench_key, fid_reference_key, json_hash, stack_key
 from bench.metrics.networks import load_scorers
 from bench.requirements import MissingRequirements, mechanics_suite, missing_requirements
 from bench.stages.detect import detect
 from bench.stages.generate import generate
-from bench.stages.items import example_set, load_items
+from bench.stages.items import CHUNK, example_set, load_items
 from bench.stages.log import log_suite
 from bench.stages.methods import resolve_method
 from bench.stages.plan import Task, chunks, image_problems, plan_tasks, shard_of
@@ -92,13 +92,23 @@ def reference_features(suite: Suite, scorers, image_size: int, out: Path, say) -
     if scorers.fid_name is None:
         return None, None
     examples = example_set(suite, image_size, suite.metrics.fid.reference_items)
-    images = torch.stack([torch.from_numpy(examples.example(k).image.copy()).permute(2, 0, 1) for k in range(len(examples))])
-    key = fid_reference_key(images, scorers.fid_name, image_size)
+
+    size = getattr(scorers.fid, "batch_size", CHUNK)  # the extractor's own batch: the features of one call on all images
+
+    def chunks_of_images():  # the reference set a chunk at a time: it is never in memory at once
+        for start in range(0, len(examples), size):
+            yield torch.stack([torch.from_numpy(examples.example(k).image.copy()).permute(2, 0, 1)
+                               for k in range(start, min(start + size, len(examples)))])
+
+    images = StackedHash(len(examples))
+    for part in chunks_of_images():
+        images.update(part)
+    key = fid_reference_key(images.hexdigest(), scorers.fid_name, image_size)
     path = out / "cache" / f"fid-reference-{key}.npy"
     if (problem := recorded_problem(path)) is not None:
         say_damaged(say, [(path, problem)] if problem != "missing" else [], "computed again")
         with atomic(path, record=True) as temporary, open(temporary, "wb") as stream:
-            np.save(stream, scorers.fid(images))
+            np.save(stream, np.concatenate([scorers.fid(chunk) for chunk in chunks_of_images()]))
     return np.load(path), key
 
 
@@ -194,7 +204,7 @@ def finish(suite: Suite, options: BenchOptions, name_or_path: str, out: Path, st
     detections = {}
     if suite.metrics.edges:
         detections[suite.metrics.edges.detector] = detect(tasks, suite.metrics.edges.detector, out, say, progress)
-    if suite.metrics.seg and items.semantic is not None:
+    if suite.metrics.seg and items.has_semantic:
         detections["shapes-seg"] = detect(tasks, "shapes-seg", out, say, progress)
     features, fid_key = reference_features(suite, scorers, stack.image_size, out, say)
     if features is not None and len(items) * len(suite.seeds) <= features.shape[1]:
@@ -233,4 +243,5 @@ def method_grid(tasks: list[Task], items, folder: Path, count: int = 8) -> Path:
     if png_problem(path) is None:
         return path
     images = torch.stack([read_rgb(t.path) for t in shown])
-    return save_captioned_grid(images, [items.prompts[t.item] for t in shown], path, masks=items.masks[[t.item for t in shown]])
+    item = items.load_for([t.item for t in shown])
+    return save_captioned_grid(images, item.prompts, path, masks=item.masks)

@@ -1,10 +1,12 @@
 """Detection: read the condition back from each generated image (edges; the shapes world's segmentation), cached.
 
 Detector outputs are PNGs keyed by the image's task key (same key, same image, same detection) under
-`<out>/detected/<detector>/`, so rescoring with other metric settings does not rerun detectors.
+`<out>/detected/<detector>/`, so rescoring with other metric settings does not rerun detectors; scoring reads
+them back a batch at a time (`Detections.load`).
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,9 +29,21 @@ DETECTORS = {**EDGE_DETECTORS, "shapes-seg": shapes_segmentation}
 SCALE = {"shapes-seg": 1}  # labels are stored as they are; edge maps in [0, 1] as 0/255
 
 
+@dataclass
+class Detections:
+    """Where a detector's outputs are (task key → PNG), read back for the tasks being scored."""
+
+    paths: dict[str, Path]
+    scale: int  # stored values ÷ scale: edges as 0/255, labels as they are
+
+    def load(self, tasks: list[Task]) -> torch.Tensor:
+        """(N, 1, H, W) float detector outputs of `tasks`."""
+        return torch.stack([torch.from_numpy(read_image(self.paths[task.key])).float()[None] / self.scale for task in tasks])
+
+
 def detect(tasks: list[Task], detector: str, out: Path, say: Callable[[str], None] = print, progress: Progress | None = None,
-           batch: int = 64) -> dict[str, torch.Tensor]:
-    """Task key → detector output (1, H, W) float, computed for the tasks without an intact cached PNG (`say` names the
+           batch: int = 64) -> Detections:
+    """The detector's output of every task's image, computed for those without an intact cached PNG (`say` names the
     damaged ones)."""
     scale = SCALE.get(detector, 255)
     folder = out / "detected" / detector
@@ -48,4 +62,4 @@ def detect(tasks: list[Task], detector: str, out: Path, say: Callable[[str], Non
             write_png(paths[task.key], (values[0] * scale).round().to(torch.uint8).numpy())
         if progress:
             progress.advance(bar, len(part))
-    return {key: torch.from_numpy(read_image(path)).float()[None] / scale for key, path in paths.items()}
+    return Detections(paths, scale)

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from rich.progress import Progress
 
-from bench.stages.items import BenchItems
+from bench.stages.items import BenchItems, ItemTensors
 from bench.stages.methods import Method
 from bench.stages.plan import Task
 from bench.suite import Suite
@@ -18,16 +18,18 @@ from localctrl.models.stacks import Stack
 from localctrl.sampling import Request, sample, to_uint8
 
 
-def request(task: Task, items: BenchItems, method: Method) -> Request:
+def request(task: Task, item: ItemTensors, k: int, method: Method) -> Request:
+    """Task's request; its item's tensors are row k of `item`."""
+    prompt = item.prompts[k]
     if not method.controlled:
-        return Request(items.prompts[task.item], task.seed)
-    mask = items.masks[task.item] if method.spec.mask_at_inference else None
-    condition = items.conditions[task.item]
+        return Request(prompt, task.seed)
+    mask = item.masks[k] if method.spec.mask_at_inference else None
+    condition = item.conditions[k]
     if method.controlnet is not None:
         wanted = method.controlnet.controlnet.config.conditioning_channels
         condition = condition.expand(wanted, -1, -1) if condition.shape[0] == 1 else condition  # edges as the RGB image ControlNets take
-        return Request(items.prompts[task.item], task.seed, condition, mask, controlnet=method.controlnet, scale=method.spec.scale)
-    return Request(items.prompts[task.item], task.seed, condition, mask, adapter=method.adapter, scale=method.spec.scale)
+        return Request(prompt, task.seed, condition, mask, controlnet=method.controlnet, scale=method.spec.scale)
+    return Request(prompt, task.seed, condition, mask, adapter=method.adapter, scale=method.spec.scale)
 
 
 def generate(stack: Stack, suite: Suite, items: BenchItems, methods: dict[str, Method], chunks: list[list[Task]],
@@ -39,7 +41,8 @@ def generate(stack: Stack, suite: Suite, items: BenchItems, methods: dict[str, M
     written = 0
     with ThreadPoolExecutor(max_workers=2) as writers:  # on an error, leaving the block still finishes queued writes
         for chunk in todo:
-            requests = [request(task, items, methods[task.method]) for task in chunk]
+            item = items.load_for([task.item for task in chunk])  # only this chunk's items are in memory
+            requests = [request(task, item, k, methods[task.method]) for k, task in enumerate(chunk)]
             settings = suite.sampler.model_copy(update={"batch_size": len(chunk)})
             images = to_uint8(sample(stack, requests, None, settings, progress=False))
             # written atomically: a killed run leaves no torn PNG, the file is either complete or absent

@@ -1,36 +1,95 @@
-"""The suite's items: prompt, real image, condition, evaluation mask and ground truth, loaded and checked up front.
+"""The suite's items: prompt, condition, evaluation mask and ground truth, checked up front and loaded in chunks.
 
-Everything a generation depends on is read here before any generation starts, so a missing file, a mask of the
-wrong size or a non-binary mask is one clear error naming the file, before any expensive work. Masks of kind `box`
-come from `default_rng([mask seed, crc32(item id)])`: the same item gets the same box whatever `--limit` or the item
-order.
+Every item is read once before any generation starts, so a missing file, a mask of the wrong size or a non-binary
+mask is one clear error naming the file, before any expensive work. What the plan needs is kept from that pass:
+ids, prompts and a hash of each item's condition and mask (task keys), and one hash over all masks and ground truth
+(score keys). The tensors themselves are loaded again a chunk at a time by the stages that use them, so memory is
+bounded by the chunk, not by the suite. Conditions are computed per image (kornia's and OpenCV's Canny give the same
+result for an image in any batch), so a chunk's conditions are the ones the keys hashed.
+
+Masks of kind `box` come from `default_rng([mask seed, crc32(item id)])`: the same item gets the same box whatever
+`--limit` or the item order.
 """
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor
 
+from bench.keys import StackedHash, items_key, tensor_hash
 from bench.suite import Suite
 from localctrl.common.files import read_image
 from localctrl.data.examples import ExampleSet
 from localctrl.data.masks import check_mask, make_mask
 from localctrl.errors import InputError
 
+CHUNK = 64  # items loaded together
+
 
 @dataclass
-class BenchItems:
-    ids: list[str]
+class ItemTensors:
+    """Some items' tensors, row i of each for item `rows[i]`."""
+
+    rows: list[int]
     prompts: list[str]
-    images: torch.Tensor  # (N, 3, H, W) uint8: the real images (FID reference, condition source)
-    conditions: torch.Tensor  # (N, C, H, W) in [0, 1]: what the adapters are given
-    masks: torch.Tensor  # (N, 1, H, W) in {0, 1}: where control is asked for (and what "in"/"out" mean)
-    reference_edges: torch.Tensor  # (N, 1, H, W): exact edges in the shapes world, else the condition's detector on the image
-    semantic: torch.Tensor | None  # (N, H, W) labels in the shapes world (exact), else None
+    conditions: Tensor  # (n, C, H, W) in [0, 1]: what the adapters are given
+    masks: Tensor  # (n, 1, H, W) in {0, 1}: where control is asked for (and what "in"/"out" mean)
+    reference_edges: Tensor  # (n, 1, H, W): exact edges in the shapes world, else the condition's detector on the image
+    semantic: Tensor | None  # (n, H, W) labels in the shapes world (exact), else None
+
+    def at(self, rows: Sequence[int]) -> "ItemTensors":
+        """The same tensors for `rows` (each among self.rows), in that order."""
+        index = [self.rows.index(row) for row in rows]
+        pick = (lambda tensor: tensor[index]) if index else (lambda tensor: tensor[:0])
+        return ItemTensors(list(rows), [self.prompts[i] for i in index], pick(self.conditions), pick(self.masks),
+                           pick(self.reference_edges), pick(self.semantic) if self.semantic is not None else None)
+
+
+class BenchItems:
+    """The suite's items: ids, prompts and keys in memory; tensors loaded on demand (`load`)."""
+
+    def __init__(self, suite: Suite, examples: ExampleSet, image_size: int):
+        self.suite, self.examples, self.image_size = suite, examples, image_size
+        self.ids = item_ids(examples)
+        self.has_semantic = examples.source == "shapes"
+        self.prompts: list[str] = []
+        self.condition_keys: list[str] = []
+        self.mask_keys: list[str] = []
+        masks, edges, semantic = StackedHash(len(self)), StackedHash(len(self)), StackedHash(len(self))
+        for start in range(0, len(self), CHUNK):  # the one pass that checks every item and keys it
+            part = self.load(range(start, min(start + CHUNK, len(self))))
+            self.prompts += part.prompts
+            self.condition_keys += [tensor_hash(condition) for condition in part.conditions]
+            self.mask_keys += [tensor_hash(mask) for mask in part.masks]
+            masks.update(part.masks)
+            edges.update(part.reference_edges)
+            if part.semantic is not None:
+                semantic.update(part.semantic)
+        self.key = items_key(self.ids, masks.hexdigest(), edges.hexdigest(), semantic.hexdigest() if self.has_semantic else None)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def load(self, rows: Sequence[int]) -> ItemTensors:
+        """The tensors of items `rows` (indices into ids), read or rendered now."""
+        rows = list(rows)
+        masks = torch.from_numpy(np.stack([self.mask(row) for row in rows]))[:, None]
+        batch = self.examples.batch(rows, masks)
+        semantic = None
+        if self.has_semantic:
+            semantic = torch.from_numpy(np.stack([self.examples.example(row).ground_truth["seg"] for row in rows])).long()
+        return ItemTensors(rows, batch.captions, batch.conditions, masks, batch.reference_edges, semantic)
+
+    def load_for(self, rows: Sequence[int]) -> ItemTensors:
+        """`load` of the distinct rows, returned for `rows` as given (tasks of one chunk share items)."""
+        return self.load(sorted(set(rows))).at(rows)
+
+    def mask(self, row: int) -> np.ndarray:
+        manifest_masks = None if self.examples.source == "shapes" else self.examples.items[self.examples.keys[row]].masks
+        return evaluation_mask(self.suite, self.ids[row], self.image_size, manifest_masks)
 
 
 def example_set(suite: Suite, image_size: int, items: int) -> ExampleSet:
@@ -62,16 +121,4 @@ def evaluation_mask(suite: Suite, item_id: str, size: int, manifest_masks: dict 
 
 def load_items(suite: Suite, image_size: int, limit: int | None = None) -> BenchItems:
     count = min(suite.data.items, limit) if limit else suite.data.items
-    examples = example_set(suite, image_size, count)
-    ids = item_ids(examples)
-    masks = []
-    for position, item_id in enumerate(ids):
-        manifest_masks = None if examples.source == "shapes" else examples.items[examples.keys[position]].masks
-        masks.append(evaluation_mask(suite, item_id, image_size, manifest_masks))
-    masks = torch.from_numpy(np.stack(masks))[:, None]
-    batch = examples.batch(list(range(len(ids))), masks)
-    semantic = None
-    if examples.source == "shapes":
-        semantic = torch.from_numpy(np.stack([examples.example(k).ground_truth["seg"] for k in range(len(ids))])).long()
-    images = (batch.images * 255).round().to(torch.uint8)
-    return BenchItems(ids, batch.captions, images, batch.conditions, masks, batch.reference_edges, semantic)
+    return BenchItems(suite, example_set(suite, image_size, count), image_size)

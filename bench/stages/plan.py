@@ -9,7 +9,7 @@ on every run, so an interrupted run regenerates bit-identical images.
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.keys import sampler_key, task_key, tensor_hash
+from bench.keys import sampler_key, task_key
 from bench.stages.items import BenchItems
 from bench.stages.methods import Method
 from bench.suite import Suite
@@ -29,8 +29,7 @@ class Task:
 def plan_tasks(suite: Suite, items: BenchItems, methods: dict[str, Method], base_key: str, out: Path) -> list[Task]:
     tasks = []
     sampler = sampler_key(suite.sampler)
-    condition_keys = [tensor_hash(c) for c in items.conditions]
-    mask_keys = [tensor_hash(m) for m in items.masks]
+    condition_keys, mask_keys = items.condition_keys, items.mask_keys
     for index, item_id in enumerate(items.ids):
         for seed in suite.seeds:
             for name, method in methods.items():

@@ -21,19 +21,19 @@ def write_qualitative(tasks: list[Task], items: BenchItems, labels: dict[str, st
     rows = sorted({t.item for t in tasks if t.seed == first_seed})[:count]
     if folder.exists():
         shutil.rmtree(folder)
-    entries = []
-    for row in rows:
+    entries, shown = [], items.load(rows)
+    for k, row in enumerate(rows):
         item_id = items.ids[row]
-        condition = (items.conditions[row] * 255).round().to(torch.uint8)
+        condition = (shown.conditions[k] * 255).round().to(torch.uint8)
         condition = condition[0] if condition.shape[0] == 1 else condition.permute(1, 2, 0)
         write_png(folder / f"{item_id}-condition.png", condition.numpy())
-        write_png(folder / f"{item_id}-mask.png", (items.masks[row, 0] * 255).round().to(torch.uint8).numpy())
+        write_png(folder / f"{item_id}-mask.png", (shown.masks[k, 0] * 255).round().to(torch.uint8).numpy())
         images = {}
         for task in tasks:
             if task.item == row and task.seed == first_seed:
                 images[task.method] = f"{item_id}-{task.method}.png"
                 shutil.copyfile(task.path, folder / images[task.method])
-        entries.append({"item_id": item_id, "prompt": items.prompts[row], "seed": first_seed, "condition": f"{item_id}-condition.png",
+        entries.append({"item_id": item_id, "prompt": shown.prompts[k], "seed": first_seed, "condition": f"{item_id}-condition.png",
                         "mask": f"{item_id}-mask.png", "images": images})
     write_text(folder / "qualitative.json", json.dumps({"methods": labels, "items": entries}, indent=2) + "\n")
     return folder

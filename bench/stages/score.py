@@ -18,14 +18,15 @@ import pandas as pd
 import torch
 from scipy.linalg import LinAlgWarning
 
-from bench.keys import items_key, score_key
+from bench.keys import score_key
 from bench.metrics import registry
 from bench.metrics.bootstrap import mean_ci
 from bench.metrics.fidelity import edge_fidelity, edge_leakage, seg_scores
 from bench.metrics.frechet import fid_bootstrap_ci, fid_from_features, kid_from_features
 from bench.metrics.masked import exclude_band, masked_lpips, masked_psnr, masked_ssim
 from bench.metrics.networks import Scorers
-from bench.stages.items import BenchItems
+from bench.stages.detect import Detections
+from bench.stages.items import CHUNK, BenchItems
 from bench.stages.plan import Task
 from bench.suite import Suite
 from localctrl.common.files import atomic, read_rgb, recorded_problem, write_text
@@ -36,26 +37,26 @@ BATCH = 64
 
 
 def per_sample(suite: Suite, items: BenchItems, tasks: list[Task], reference: list[Task] | None,
-               detections: dict[str, dict[str, torch.Tensor]], scorers: Scorers) -> pd.DataFrame:
+               detections: dict[str, Detections], scorers: Scorers) -> pd.DataFrame:
     spec, columns = suite.metrics, []
     for start in range(0, len(tasks), BATCH):
         part = tasks[start : start + BATCH]
-        rows = [t.item for t in part]
+        item = items.load_for([t.item for t in part])  # this batch's items only
         images = torch.stack([read_rgb(t.path) for t in part])
-        inside = items.masks[rows]
+        inside = item.masks
         outside = 1 - inside
         values: dict[str, torch.Tensor | np.ndarray] = {}
         if spec.edges:
-            detected = torch.stack([detections[spec.edges.detector][t.key] for t in part])
-            reference_edges = items.reference_edges[rows]
+            detected = detections[spec.edges.detector].load(part)
+            reference_edges = item.reference_edges
             fidelity = edge_fidelity(detected, reference_edges, inside, spec.edges.tolerance)
             values |= {f"edge_{name}_in": fidelity[name] for name in ("precision", "recall", "f1")}
             values["edge_ssim_in"] = fidelity["edge_ssim"]
             values["edge_density_out"] = edge_fidelity(detected, reference_edges, outside, spec.edges.tolerance)["density"]
             values["edge_leakage_out"] = edge_leakage(detected, reference_edges, outside, spec.edges.tolerance)
-        if spec.seg and items.semantic is not None:
-            labels = torch.stack([detections["shapes-seg"][t.key] for t in part]).long()
-            seg = seg_scores(labels, items.semantic[rows][:, None], inside, num_classes=1 + len(SHAPES))
+        if spec.seg and item.semantic is not None:
+            labels = detections["shapes-seg"].load(part).long()
+            seg = seg_scores(labels, item.semantic[:, None], inside, num_classes=1 + len(SHAPES))
             values |= {"seg_miou_in": seg["miou"], "seg_acc_in": seg["pixel_acc"]}
         if spec.preservation and reference is not None:
             others = torch.stack([read_rgb(reference[start + k].path) for k in range(len(part))]).float() / 255
@@ -66,15 +67,23 @@ def per_sample(suite: Suite, items: BenchItems, tasks: list[Task], reference: li
                 values[scorers.key("lpips_out", scorers.lpips_name)] = masked_lpips(mine, others, region, scorers.lpips)
         if spec.align_shapes:
             with torch.no_grad():
-                values["align_shapes"] = align_shapes(scorers.shapes_net(images.float() / 255), [items.prompts[r] for r in rows])
+                values["align_shapes"] = align_shapes(scorers.shapes_net(images.float() / 255), item.prompts)
         if scorers.clip_name is not None:
-            values[scorers.key("clip_score", scorers.clip_name)] = scorers.clip.scores(images, [items.prompts[r] for r in rows])
+            values[scorers.key("clip_score", scorers.clip_name)] = scorers.clip.scores(images, item.prompts)
         frame = pd.DataFrame({name: np.asarray(torch.as_tensor(v).double()) for name, v in values.items()})
-        frame.insert(0, "item_id", [items.ids[r] for r in rows])
+        frame.insert(0, "item_id", [items.ids[r] for r in item.rows])
         frame.insert(1, "seed", [t.seed for t in part])
         frame.insert(2, "key", [t.key for t in part])
         columns.append(frame)
     return pd.concat(columns, ignore_index=True)
+
+
+def image_features(extract, paths: list) -> np.ndarray:
+    """Features of image files, read a chunk at a time (the set is never in memory at once, only its features); a chunk
+    is the extractor's own batch, so the features are those of one call on all images."""
+    chunk = getattr(extract, "batch_size", CHUNK)
+    return np.concatenate([extract(torch.stack([read_rgb(path) for path in paths[start : start + chunk]]))
+                           for start in range(0, len(paths), chunk)])
 
 
 def aggregates(frame: pd.DataFrame, generated_features: np.ndarray | None, reference_features: np.ndarray | None,
@@ -102,7 +111,7 @@ def score_method(suite: Suite, items: BenchItems, method: str, tasks: list[Task]
     """Per-sample rows and aggregates of one method, from the cache when its key matches and both files are intact
     (each as written: its size and sha256 match its record; `say` names what is not)."""
     key = score_key(method, [t.key for t in tasks], [t.key for t in reference or []], suite.metrics.model_dump(mode="json"),
-                    items_key(items.ids, items.masks, items.reference_edges, items.semantic), fid_key,
+                    items.key, fid_key,
                     [scorers.fid_name, scorers.lpips_name, scorers.clip_name])
     table, summary = out / "scores" / f"{method}-{key}.parquet", out / "scores" / f"{method}-{key}.json"
     problems = {path: problem for path in (table, summary) if (problem := recorded_problem(path)) is not None}
@@ -114,7 +123,7 @@ def score_method(suite: Suite, items: BenchItems, method: str, tasks: list[Task]
     frame = per_sample(suite, items, tasks, reference, detections, scorers)
     features = None
     if scorers.fid_name is not None and reference_features is not None:
-        features = scorers.fid(torch.stack([read_rgb(t.path) for t in tasks]))
+        features = image_features(scorers.fid, [t.path for t in tasks])
     result = aggregates(frame, features, reference_features, suite, scorers)
     with atomic(table, record=True) as temporary:
         frame.to_parquet(temporary, index=False)

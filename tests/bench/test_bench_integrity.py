@@ -7,7 +7,7 @@ from pathlib import Path
 
 import mlflow
 from rich.console import Console
-from test_bench_run import NO_TRAINING, suite_file, unet_calls  # noqa: F401  (unet_calls: a fixture)
+from test_bench_run import NO_TRAINING, suite_file
 
 from bench.run import BenchOptions, run_bench
 from localctrl.common.tracking import experiment_id

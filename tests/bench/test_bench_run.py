@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from diffusers import UNet2DConditionModel
 from PIL import Image
 
 from bench.run import BenchOptions, run_bench
@@ -37,20 +36,6 @@ def suite_file(folder: Path, name: str, **changes) -> str:
 
 def options(folder: Path, **changes) -> BenchOptions:
     return BenchOptions(out=folder / "out", cache=folder / "cache", **changes)
-
-
-@pytest.fixture
-def unet_calls(monkeypatch):
-    """Counts real UNet forward passes (sampling and training alike)."""
-    calls = []
-    original = UNet2DConditionModel.forward
-
-    def counting(self, *args, **kwargs):
-        calls.append(1)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(UNet2DConditionModel, "forward", counting)
-    return calls
 
 
 def bench_runs() -> list:

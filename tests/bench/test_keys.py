@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.keys import items_key, json_hash, method_key, sampler_key, score_key, task_key, tensor_hash, training_key
+from bench.keys import StackedHash, items_key, json_hash, method_key, sampler_key, score_key, task_key, tensor_hash, training_key
 from bench.stages.methods import Method
 from bench.stages.plan import plan_tasks
 from bench.stages.train import training_config
@@ -67,29 +67,24 @@ class Controlled(Method):
 
 
 def test_plan_keys_leave_out_what_a_method_does_not_use(tmp_path):
-    from bench.stages.items import BenchItems
+    from types import SimpleNamespace
 
     suite = load_suite("smoke")
-    n = 2
-    items = BenchItems(["a", "b"], ["p", "q"], torch.zeros(n, 3, 8, 8, dtype=torch.uint8), torch.zeros(n, 1, 8, 8),
-                       torch.zeros(n, 1, 8, 8), torch.zeros(n, 1, 8, 8), None)
-    changed = BenchItems(items.ids, items.prompts, items.images, torch.ones(n, 1, 8, 8), torch.ones(n, 1, 8, 8), items.reference_edges, None)
     specs = {"text": MethodSpec(kind="text-only"), "global": MethodSpec(kind="adapter", weights="random", mask_at_inference=False),
              "local": MethodSpec(kind="adapter", weights="random")}
     planned = {name: Controlled(name, spec, None, name) if spec.kind == "adapter" else Method(name, spec, None, name)
                for name, spec in specs.items()}
 
-    def keys(which: BenchItems) -> dict[str, str]:
-        return {(t.method, t.item): t.key for t in plan_tasks(suite, which, planned, "base", tmp_path)}
+    def keys(conditions: list[str], masks: list[str]) -> dict[tuple[str, int], str]:
+        items = SimpleNamespace(ids=["a", "b"], prompts=["p", "q"], condition_keys=conditions, mask_keys=masks)  # what the plan reads
+        return {(t.method, t.item): t.key for t in plan_tasks(suite, items, planned, "base", tmp_path)}
 
-    before, after = keys(items), keys(changed)  # another condition and another mask for every item
-    for item in range(n):
+    before, after, only_mask = keys(["c0", "c1"], ["m0", "m1"]), keys(["C0", "C1"], ["M0", "M1"]), keys(["c0", "c1"], ["M0", "M1"])
+    for item in range(2):
         assert before["text", item] == after["text", item]  # text only: neither enters its key
-        assert before["global", item] != after["global", item]  # the condition does, the mask does not ...
-        assert before["local", item] != after["local", item]
-    only_mask = BenchItems(items.ids, items.prompts, items.images, items.conditions, torch.ones(n, 1, 8, 8), items.reference_edges, None)
-    masked = keys(only_mask)
-    assert masked["global", 0] == before["global", 0] and masked["local", 0] != before["local", 0]  # ... unless the mask is used
+        assert before["global", item] != after["global", item] and before["local", item] != after["local", item]
+        assert only_mask["global", item] == before["global", item], "the mask enters only a method that masks"
+        assert only_mask["local", item] != before["local", item]
     assert len(set(before.values())) == len(before), "every image has its own key"
 
 
@@ -105,6 +100,26 @@ def test_score_key_covers_images_reference_items_metrics_and_networks():
 
 @pytest.mark.parametrize("field", ["masks", "reference_edges", "semantic"])
 def test_items_key_covers_masks_and_ground_truth(field):
-    parts = dict(ids=["a"], masks=torch.zeros(1, 1, 4, 4), reference_edges=torch.zeros(1, 1, 4, 4), semantic=torch.zeros(1, 4, 4))
-    assert items_key(**parts) != items_key(**parts | {field: torch.ones_like(parts[field])})
+    parts = dict(ids=["a"], masks="m", reference_edges="e", semantic="s")
+    assert items_key(**parts) != items_key(**parts | {field: "other"})
     assert items_key(**parts) != items_key(**parts | {"ids": ["b"]})
+
+
+def test_a_hash_computed_chunk_by_chunk_equals_the_hash_of_the_whole_tensor():
+    # Streaming the items keeps the score keys (and so the cached scores) of the suite held in memory at once.
+    whole = torch.rand(10, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    streamed = StackedHash(10)
+    for start in (0, 3, 7):
+        streamed.update(whole[start : {0: 3, 3: 7, 7: 10}[start]])
+    assert streamed.hexdigest() == tensor_hash(whole)
+
+
+def test_chunked_items_have_the_tensors_their_keys_were_made_from():
+    from bench.stages.items import load_items
+
+    items = load_items(load_suite("shapes"), 64, limit=70)  # two chunks of the keying pass
+    for rows in ([69, 3, 3], [64, 0]):
+        part = items.load_for(rows)
+        assert [tensor_hash(c) for c in part.conditions] == [items.condition_keys[r] for r in rows]
+        assert [tensor_hash(m) for m in part.masks] == [items.mask_keys[r] for r in rows]
+        assert part.prompts == [items.prompts[r] for r in rows]
