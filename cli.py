@@ -142,6 +142,9 @@ def sample(
     if conditions and adapter is None:
         raise InputError("--condition needs --adapter")
     stack = load_stack(base)
+    for prompt in stack.cut_prompts(prompts):
+        errors.print(f"[yellow]prompt '{escape(prompt)}' is longer than the text encoder's {stack.tokenizer.model_max_length} "
+                     "tokens: the rest is ignored[/yellow]")
     local = LocalAdapter.from_pretrained(adapter) if adapter else None
     if local is not None:
         stack.check_adapter(local.adapter)

@@ -145,6 +145,9 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
     stack = load_stack(suite.base).to(device=options.device)
     items = load_items(suite, stack.image_size, options.limit)
     scorers = load_scorers(suite, options.device)
+    if cut := stack.cut_prompts(items.prompts):  # said, and logged with the run: the images ignore the prompts' ends
+        notes.append(f"{len(cut)} prompt(s) are longer than the text encoder's {stack.tokenizer.model_max_length} tokens and "
+                     f"are cut there (first: '{cut[0][:80]}…')")
     scorers.notes = notes + scorers.notes  # substitutions first; all of them are printed now and logged with the run
     for note in scorers.notes:
         console.print(f"[yellow]{note}[/yellow]")

@@ -37,3 +37,12 @@ def test_sample_writes_the_samplers_images_and_a_grid(tmp_path, tiny_stack):
 def test_sample_reports_bad_input_before_generating(tmp_path):
     result = CliRunner().invoke(app, ["sample", "--base", "tiny", "--prompt", "x", "--condition", str(tmp_path / "missing.png")])
     assert result.exit_code == 2 and "--condition needs --adapter" in result.output
+
+
+def test_a_prompt_longer_than_the_text_encoder_reads_is_said_to_be_cut(tmp_path, tiny_stack):
+    long = "a red circle beside a blue square " * 12  # well over CLIP's 77 tokens
+    assert tiny_stack.cut_prompts(["a red circle", long, long]) == [long]
+    result = CliRunner().invoke(app, ["sample", "--base", "tiny", "--prompt", long, "--prompt", "a red circle", "--steps", "1",
+                                      "--out", str(tmp_path / "out")], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert "is longer than the text encoder's 77 tokens: the rest is ignored" in result.output and result.output.count("longer than") == 1

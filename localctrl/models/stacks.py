@@ -62,6 +62,12 @@ class Stack:
         return self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
                               return_tensors="pt").input_ids
 
+    def cut_prompts(self, prompts: list[str]) -> list[str]:
+        """The prompts longer than the text encoder reads (the tokenizer's model_max_length): their ends are dropped."""
+        unique = sorted(set(prompts))
+        lengths = [len(ids) for ids in self.tokenizer(unique, truncation=False, verbose=False).input_ids]
+        return [prompt for prompt, length in zip(unique, lengths) if length > self.tokenizer.model_max_length]
+
     def check_adapter(self, adapter: T2IAdapter, image_size: int | None = None) -> None:
         check_adapter_fits(adapter, self.unet, image_size or self.image_size, self.vae_scale_factor)
 
