@@ -128,7 +128,12 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
     suite = resolve(name_or_path, options)
     out = options.out or Path("localctrl-runs/bench") / suite.name
 
-    # --- check everything before any expensive work ---------------------------------------------------------
+    # --- check everything before any expensive work; what is missing first, since that check writes nothing -----
+    notes = []
+    if suite.base == "tiny":
+        suite, notes = mechanics_suite(suite)
+    elif missing := missing_requirements(suite):
+        raise MissingRequirements(suite.name, missing)
     if not options.dry_run:
         check_writable(out, "--out")
         if any(method.train is not None for method in suite.methods.values()):
@@ -137,11 +142,6 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
             check_tracking()
         if stray := remove_stray_temporaries(out) + remove_stray_temporaries(options.cache):
             console.print(f"removed {len(stray)} temporary file(s) that killed runs left under {out} and {options.cache}")
-    notes = []
-    if suite.base == "tiny":
-        suite, notes = mechanics_suite(suite)
-    elif missing := missing_requirements(suite):
-        raise MissingRequirements(suite.name, missing)
     stack = load_stack(suite.base).to(device=options.device)
     items = load_items(suite, stack.image_size, options.limit)
     scorers = load_scorers(suite, options.device)
