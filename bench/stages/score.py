@@ -96,8 +96,9 @@ def aggregates(frame: pd.DataFrame, generated_features: np.ndarray | None, refer
         fid = scorers.key("fid", scorers.fid_name)
         with warnings.catch_warnings():  # singular covariances (N ≤ D) are reported once by the run, not per sqrtm call
             warnings.simplefilter("ignore", LinAlgWarning)
-            lo, hi = fid_bootstrap_ci(generated_features, reference_features, n_boot=200, seed=0)
-            result |= {fid: fid_from_features(generated_features, reference_features), f"{fid}_ci_lo": lo, f"{fid}_ci_hi": hi}
+            estimate = fid_from_features(generated_features, reference_features)
+            lo, hi = fid_bootstrap_ci(generated_features, reference_features, n_boot=200, seed=0, estimate=estimate)
+            result |= {fid: estimate, f"{fid}_ci_lo": lo, f"{fid}_ci_hi": hi}
         if suite.metrics.fid.kid:
             subset = min(len(generated_features), len(reference_features), 1000)
             result[scorers.key("kid", scorers.fid_name)] = kid_from_features(generated_features, reference_features,

@@ -1,5 +1,7 @@
 """FID and KID against independent computations, and the FID bootstrap against clean-fid on the same resamples."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import linalg
@@ -43,6 +45,21 @@ def test_fid_equals_the_formula_computed_independently():
     expected = reference_fid(a, b)
     assert expected > 1  # a clearly different pair, so relative agreement is meaningful
     assert fid_from_features(a, b) == pytest.approx(expected, rel=1e-6)
+
+
+def test_fid_of_few_images_on_wide_features_equals_clean_fids_value_both_ways_round():
+    # 6 and 40 images on 1024-d features: the low-rank path (no D² sqrtm), against clean-fid's frechet_distance
+    from cleanfid.fid import frechet_distance
+    from scipy.linalg import LinAlgWarning
+
+    rng = np.random.default_rng(5)
+    mixing = rng.normal(size=(1024, 1024)) / 32
+    a, b = rng.normal(size=(6, 1024)) @ mixing, rng.normal(0.3, 1.1, size=(40, 1024)) @ mixing
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LinAlgWarning)
+        expected = frechet_distance(*feature_stats(a), *feature_stats(b))
+    assert fid_from_features(a, b) == pytest.approx(expected, rel=1e-6)
+    assert fid_from_features(b, a) == pytest.approx(expected, rel=1e-6)
 
 
 def test_kid_with_full_size_subsets_is_the_exact_unbiased_mmd2():
