@@ -20,6 +20,10 @@ from typer.core import TyperGroup
 from localctrl.config import AdapterKind, CiFormat, PerfPrecision, PerfPreset, Precision, Scheduler, validated
 from localctrl.errors import InputError, LocalctrlError
 
+# transformers draws a "Loading weights" bar per model and "Writing model shards" per save (hub progress bars): noise
+# here, where our own progress bars show the long steps. `localctrl fetch` turns them back on for its downloads.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
 console = Console(highlight=False)  # notes and paths name things like lpips[alexnet]: no markup guessing
 errors = Console(stderr=True, highlight=False, soft_wrap=True)  # an error is one line, never wrapped into several
 
@@ -187,6 +191,7 @@ def bench(
     out: Annotated[Path | None, typer.Option(help="Output folder (default localctrl-runs/bench/<suite>).")] = None,
     base: Annotated[str | None, typer.Option(help="Override the suite's base; 'tiny' = mechanics mode (random stand-ins, named so).")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Images per sampler call (default: the suite's).")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Sampler steps (default: the suite's).")] = None,
     num_processes: Processes = 1,
     cache: Annotated[Path, typer.Option(help="Where adapters trained for suites are kept (shared by suites).")] = Path("localctrl-runs/bench-cache"),
 ) -> None:
@@ -196,7 +201,7 @@ def bench(
     from bench.run import BenchOptions, run_bench
 
     options = validated(BenchOptions, "localctrl bench", limit=limit, methods=methods, dry_run=dry_run, shard=shard_index, device=device,
-                        out=out, base=base, batch_size=batch_size, cache=cache)
+                        out=out, base=base, batch_size=batch_size, steps=steps, cache=cache)
     result = run_bench(suite, options, console=Console(stderr=True))
     if is_helper_process():
         return
@@ -415,11 +420,21 @@ def world_check(
 # --- the installation --------------------------------------------------------------------------------------------------
 
 @app.command()
-def doctor() -> None:
+def doctor(
+    rehearse: Annotated[Path | None, typer.Option(help="Write seeded random stand-ins of every pretrained component, in their real "
+                                                       "formats, into this new folder and check them (see README, Rehearsal).")] = None,
+) -> None:
     """Print versions, device, the MLflow store in use, and which pretrained components are available."""
+    from contextlib import nullcontext
+
     from bench.doctor import report
 
-    found = report()
+    if rehearse:
+        from localctrl.rehearsal.write import using_rehearsal, write_rehearsal
+
+        write_rehearsal(rehearse, say=lambda text: console.print(f"rehearsal: {text}"))
+    with using_rehearsal(rehearse) if rehearse else nullcontext():
+        found = report()
     versions = Table("package", "version", title="Versions")
     for name, value in found["versions"].items():
         versions.add_row(name, value)
@@ -430,6 +445,7 @@ def doctor() -> None:
     for status in found["components"]:
         part = status.component
         state = f"[green]available[/green] {status.location}" if status.location else "[yellow]missing[/yellow]"
+        state += " [magenta](rehearsal stand-in)[/magenta]" if status.stand_in else ""
         components.add_row(part.name, part.used_for, part.source, state)
     console.print(components)
     missing = [status.component for status in found["components"] if status.location is None]
@@ -438,6 +454,60 @@ def doctor() -> None:
         for part in missing:
             console.print(f"  {part.name}: {part.how}")
     console.print("Always available offline: the tiny and sd15-random stacks (random weights, for mechanics and speed).")
+    if rehearse:
+        console.print(f"Rehearsal written to {rehearse.resolve()}: `sh {rehearse / 'rehearse.sh'}` runs a paper-canny-sd15 "
+                      f"rehearsal (data prepare, convert, train, bench, report) on it; `. {rehearse / 'rehearsal.env'}` points "
+                      "a shell at it. Its numbers are meaningless.")
+
+
+@app.command()
+def fetch(
+    suite: Annotated[str, typer.Argument(help="Shipped suite name (e.g. paper-canny-sd15) or a suite .yaml.")],
+    dry_run: Annotated[bool, typer.Option(help="Only list what would be downloaded.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Download without asking.")] = False,
+) -> None:
+    """Download exactly the weights a suite lacks (listed with their sizes first); the only command that downloads."""
+    from bench.fetch import download, plan_suite, size_text
+    from bench.suite import load_suite
+
+    loaded = load_suite(suite)
+    items, others = plan_suite(loaded, say=console.print)
+    for line in others:
+        console.print(f"[yellow]missing, not downloadable:[/yellow] {escape(line)}")
+    if not items:
+        console.print(f"Nothing to download: suite '{loaded.name}' needs no weights that are not here.")
+        return
+    table = Table("for", title=f"To download for suite '{loaded.name}'")
+    for column in ("source", "file"):
+        table.add_column(column, overflow="fold")  # URLs and paths in full, wrapped
+    table.add_column("size", justify="right")
+    for item in items:
+        for file, size in item.files.items():
+            note = " (pickled: converted to safetensors after download)" if file.endswith(".bin") and item.convert else ""
+            table.add_row(escape(item.need.what), item.need.source, escape(file) + note, size_text(size))
+    unknown = any(size is None for item in items for size in item.files.values())
+    table.add_row("total", "", f"{sum(len(item.files) for item in items)} files",
+                  size_text(sum(item.size for item in items)) + (" + unknown" if unknown else ""))
+    console.print(table)
+    if dry_run:
+        console.print("Dry run: nothing downloaded.")
+        return
+    if not yes and not typer.confirm("Download these files?"):
+        console.print("Nothing downloaded.")
+        return
+    download(items, say=console.print)
+    console.print(f"Done: suite '{loaded.name}' has its weights" + (" (other things are still missing, above)." if others else "."))
+
+
+@app.command()
+def convert(
+    name_or_folder: Annotated[str, typer.Argument(help="A model or pipeline folder, or a cached hub id, with pickled .bin weights.")],
+) -> None:
+    """Write safetensors beside a model's pickled .bin weights, read as a plain state dict (nothing else is unpickled)."""
+    from localctrl.models.convert import convert_to_safetensors
+
+    written = convert_to_safetensors(name_or_folder, say=console.print)
+    console.print(f"{len(written)} safetensors file(s) written; localctrl loads them from now on.")
 
 
 @app.command()

@@ -7,6 +7,7 @@ import torch
 
 from localctrl.common.tracking import tracking_uri
 from localctrl.models.weights import Pretrained, components, hub_cache
+from localctrl.rehearsal import stand_in_root
 
 PACKAGES = [
     "localctrl", "torch", "torchvision", "diffusers", "transformers", "accelerate", "safetensors", "mlflow",
@@ -18,6 +19,7 @@ PACKAGES = [
 class ComponentStatus:
     component: Pretrained
     location: str | None  # None: not available locally
+    stand_in: bool = False  # the rehearsal's seeded random stand-in (`localctrl doctor --rehearse`)
 
 
 def package_versions() -> dict[str, str]:
@@ -41,7 +43,8 @@ def component_statuses() -> list[ComponentStatus]:
     statuses = []
     for component in components():
         location = component.locate()
-        statuses.append(ComponentStatus(component, str(location) if location else None))
+        statuses.append(ComponentStatus(component, str(location) if location else None,
+                                        location is not None and stand_in_root(location) is not None))
     return statuses
 
 

@@ -113,6 +113,7 @@ def fid_reference_key(images: str, features: str, size: int) -> str:
     return json_hash({"images": images, "features": features, "size": size})[:16]
 
 
-def bench_key(suite: dict, limit: int | None, item_ids: list[str]) -> str:
-    """The suite invocation's MLflow parent run: the resolved suite, --limit and the items."""
-    return json_hash({"suite": suite, "limit": limit, "items": item_ids})
+def bench_key(suite: dict, limit: int | None, item_ids: list[str], networks: dict[str, str] | None = None) -> str:
+    """The suite invocation's MLflow parent run: the resolved suite, --limit, the items and, where they are not the
+    suite's own (a rehearsal's stand-ins), the metric networks' names."""
+    return json_hash({"suite": suite, "limit": limit, "items": item_ids} | ({"networks": networks} if networks else {}))

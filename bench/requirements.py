@@ -12,8 +12,10 @@ from bench.metrics.networks import WEIGHTS
 from bench.suite import Suite
 from localctrl.data.manifest import MANIFEST
 from localctrl.errors import LocalctrlError
+from localctrl.models.convert import PickledWeightsError, check_safetensors
 from localctrl.models.stacks import RANDOM_BASES, SHIPPED_BASES
 from localctrl.models.weights import MetricUnavailable, ModelNotAvailableError, require, resolve_pretrained
+from localctrl.rehearsal import is_stand_in, stand_in_root
 
 
 class MissingRequirements(LocalctrlError):
@@ -23,12 +25,13 @@ class MissingRequirements(LocalctrlError):
                          "\n(`--base tiny` runs its mechanics on the shapes world with random stand-ins.)")
 
 
-def _pretrained(name: str, what: str) -> str | None:
+def _pretrained(name: str, what: str, subfolders: tuple[str, ...] = ("",)) -> str | None:
+    """Why the model `name` cannot be loaded (not here, or pickled weights only: `localctrl convert`), or None."""
     if str(name) in RANDOM_BASES or str(name) in SHIPPED_BASES or name == "random":
         return None
     try:
-        resolve_pretrained(name, what=what)
-    except ModelNotAvailableError as error:
+        check_safetensors(resolve_pretrained(name, what=what), what, subfolders, name=str(name))
+    except (ModelNotAvailableError, PickledWeightsError) as error:
         return str(error)
     return None
 
@@ -42,7 +45,7 @@ def _metric(component: str) -> str | None:
 
 
 def missing_requirements(suite: Suite) -> list[str]:
-    missing = [_pretrained(suite.base, "base model")]
+    missing = [_pretrained(suite.base, "base model", ("vae", "unet", "text_encoder"))]
     if suite.data.source != "shapes" and not (Path(suite.data.source) / MANIFEST).is_file():
         missing.append(f"data: no {MANIFEST} in {suite.data.source}; build it with `localctrl data prepare` (README, Real data: recipes)")
     users: dict[str, list[str]] = {}  # weights → the methods using them (one line each, however many methods share it)
@@ -91,3 +94,16 @@ def mechanics_suite(suite: Suite) -> tuple[Suite, list[str]]:
     if suite.sampler.precision != "fp32":
         update["sampler"] = suite.sampler.model_copy(update={"precision": "fp32"})  # CPU: exact and not slower at this size
     return suite.model_copy(update=update), notes
+
+
+def stand_ins(suite: Suite) -> list[str]:
+    """What of the suite is the rehearsal's (`localctrl doctor --rehearse`): its base, data, method weights and metric
+    networks that are seeded random stand-ins."""
+    parts = [("base", suite.base)] + ([("data", suite.data.source)] if suite.data.source != "shapes" else [])
+    parts += [(f"methods.{name}", method.weights) for name, method in suite.methods.items() if method.weights not in (None, "random")]
+    found = [f"{what} {name}" for what, name in parts if is_stand_in(name)]
+    metrics = suite.metrics
+    needed = [WEIGHTS[metrics.fid.features]] if metrics.fid and metrics.fid.features in WEIGHTS else []
+    needed += [WEIGHTS["clip"]] if metrics.clip_score == "ViT-B-16/openai" else []
+    needed += [WEIGHTS["lpips"]] if metrics.preservation and metrics.preservation.lpips in ("on", "auto") else []
+    return found + [component for component in needed if _metric(component) is None and stand_in_root(require(component))]

@@ -14,13 +14,14 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
 from mlflow.exceptions import MlflowException
+from pydantic import Field
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bench.keys import StackedHash, bench_key, fid_reference_key, json_hash, stack_key
 from bench.metrics.networks import load_scorers
-from bench.requirements import MissingRequirements, mechanics_suite, missing_requirements
+from bench.requirements import MissingRequirements, mechanics_suite, missing_requirements, stand_ins
 from bench.stages.detect import detect
 from bench.stages.generate import generate
 from bench.stages.items import CHUNK, example_set, load_items
@@ -50,6 +51,7 @@ class BenchOptions(Section):
     cache: Path = Path("localctrl-runs/bench-cache")  # trained adapters, shared by suites
     base: str | None = None  # override the suite's base; "tiny" = mechanics mode (random stand-ins, named so)
     batch_size: int | None = None
+    steps: int | None = Field(None, ge=1)  # sampler steps instead of the suite's (a quick rehearsal of a real suite)
     log: bool = True
 
 
@@ -67,8 +69,9 @@ def resolve(name_or_path: str, options: BenchOptions) -> Suite:
     updates = {}
     if options.base:
         updates["base"] = options.base
-    if options.batch_size:
-        updates["sampler"] = suite.sampler.model_copy(update={"batch_size": options.batch_size})
+    sampler = {"batch_size": options.batch_size, "steps": options.steps}
+    if sampler := {key: value for key, value in sampler.items() if value}:
+        updates["sampler"] = suite.sampler.model_copy(update=sampler)
     if options.methods:
         unknown = sorted(set(options.methods) - set(suite.methods))
         if unknown:
@@ -134,6 +137,9 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
         suite, notes = mechanics_suite(suite)
     elif missing := missing_requirements(suite):
         raise MissingRequirements(suite.name, missing)
+    elif rehearsed := stand_ins(suite):  # `localctrl doctor --rehearse`: said, tagged and logged with the run
+        notes.append(f"rehearsal: {len(rehearsed)} part(s) of this suite are seeded random stand-ins ({rehearsed[0]}, …): "
+                     "every number of this run is meaningless")
     if not options.dry_run:
         check_writable(out, "--out")
         if any(method.train is not None for method in suite.methods.values()):
@@ -229,10 +235,11 @@ def finish(suite: Suite, options: BenchOptions, name_or_path: str, out: Path, st
     result = BenchResult(suite, out, counts, results)
     if options.log:
         names = {"fid.features": scorers.fid_name or "off", "clip": scorers.clip_name or "off", "lpips": scorers.lpips_name or "off"}
-        key = bench_key(suite.model_dump(mode="json"), options.limit, items.ids)
+        rehearsal = any(note.startswith("rehearsal:") for note in scorers.notes)
+        key = bench_key(suite.model_dump(mode="json"), options.limit, items.ids, names if rehearsal else None)
         try:
             result.run_id = log_suite(suite, key, counts, methods, results, tables, grids, names, str(suite_file(name_or_path)),
-                                      scorers.notes, qualitative)
+                                      scorers.notes, qualitative, rehearsal=rehearsal)
         except (MlflowException, OSError) as error:  # the store went away during the run
             raise NotAvailableError(f"could not log to the MLflow store {tracking_uri()} ({str(error).splitlines()[0]}); nothing is "
                                     f"lost: the images and scores are in {out}, and the same command run again logs them") from None

@@ -30,6 +30,7 @@ from localctrl.errors import InputError, LocalctrlError
 from localctrl.local_adapter import LocalAdapter
 from localctrl.models.adapters import build_adapter
 from localctrl.models.stacks import load_stack
+from localctrl.rehearsal import is_stand_in
 from localctrl.sampling import TextEncoderCache, to_uint8
 from localctrl.train_step import control_loss, freeze, noisy_latents
 from localctrl.validation import validate
@@ -92,7 +93,9 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     # MLflow params are write-once: a resume at another process count keeps the accumulation the run started with.
     logged_accum = state.get("logged_grad_accum", params["optim"]["grad_accum"])
     logged_params = {**params, "optim": {**params["optim"], "grad_accum": logged_accum}}
-    with start_run(EXPERIMENT, run_name=out.name, params=logged_params, resume_run_id=state.get("run_id")) if main else nullcontext() as run:
+    tags = {"localctrl.rehearsal": "true"} if is_stand_in(config.base) else None  # stand-in weights: numbers meaningless
+    with start_run(EXPERIMENT, run_name=out.name, params=logged_params, tags=tags,
+                   resume_run_id=state.get("run_id")) if main else nullcontext() as run:
         def save_state():
             write_text(state_path, json.dumps({"config": params, "run_id": run.info.run_id, "best": best, "stale": stale,
                                               "num_processes": accelerator.num_processes, "logged_grad_accum": logged_accum}))

@@ -9,7 +9,17 @@ FID_FEATURES = {
     "inception": "FID / KID (Inception features, clean-fid)",
     "clip-ViT-B-16/openai": "FID / KID on CLIP ViT-B/16 openai features",
     "random-inception": "FID / KID random-inception (random weights: mechanics only)",
+    "rehearsal-inception": "FID / KID rehearsal-inception (the rehearsal's random stand-in of clean-fid's file: meaningless)",
 }
+REHEARSAL = ("Rehearsal on seeded random stand-ins of the pretrained weights (localctrl doctor --rehearse): every number "
+             "is meaningless.")
+
+
+def weights_note(name: str) -> str:
+    """What a network's name says about its weights: random (mechanics), a rehearsal stand-in, or nothing (real)."""
+    if "random" in name:
+        return " (random weights: mechanics only)"
+    return " (rehearsal stand-in: meaningless)" if "rehearsal" in name else ""
 DETECTORS = {"canny": "kornia Canny 0.1/0.2", "canny-opencv": "OpenCV Canny 100/200"}
 
 
@@ -33,8 +43,7 @@ def implementations(params: dict[str, str], columns: list[str]) -> list[str]:
         phrases.append("align-shapes (shapes-net attribute predictions against the prompt; the toy analogue of CLIP score)")
     clip = params.get("metric.clip", "off")
     if clip != "off" and any(c.startswith("clip_score") for c in shown):
-        random = " (random weights: mechanics only)" if "random" in clip else ""
-        phrases.append(f"CLIP score: CLIP {model_id(clip)}, open_clip, 100·max(cos, 0){random}")
+        phrases.append(f"CLIP score: CLIP {model_id(clip)}, open_clip, 100·max(cos, 0){weights_note(clip)}")
     if any(c.startswith("edge_") for c in shown):
         detector = params.get("suite.metrics.edges.detector", "canny")
         tolerance = params.get("suite.metrics.edges.tolerance", "?")
@@ -46,7 +55,7 @@ def implementations(params: dict[str, str], columns: list[str]) -> list[str]:
         reference = params.get("suite.metrics.preservation.reference_method", "text-only")
         band = params.get("suite.metrics.preservation.band", "0")
         lpips = params.get("metric.lpips", "off")
-        networks = f"; {model_id(lpips)}" + (" (random weights: mechanics only)" if "random" in lpips else "") if lpips != "off" else ""
+        networks = f"; {model_id(lpips)}{weights_note(lpips)}" if lpips != "off" else ""
         phrases.append(f"preservation: outside the mask (band {band} px left out) against the {reference} image with the same prompt "
                        f"and seed{networks}")
     return phrases
@@ -59,6 +68,8 @@ def table_caption(runs: list[SuiteRun], columns: list[str], ci: str, reference: 
     seeds = first.params.get("suite.seeds", "?")
     where = ", ".join(f"{r.suite} run {r.short_id}" for r in runs)
     sentences = [f"{where}" + (f": {int(items)} items, seeds {seeds}." if items is not None else ".")]
+    if any("rehearsal" in value for run in runs for key, value in run.params.items() if key.startswith("metric.")):
+        sentences.insert(0, REHEARSAL)
     phrases = []
     for run in runs:  # compared runs usually share their implementations; list each distinct one once
         phrases += [p for p in implementations(run.params, columns) if p not in phrases]

@@ -12,7 +12,7 @@ runner = CliRunner()
 def test_help_lists_every_command():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("train", "sample", "bench", "report", "data", "doctor", "ui", "stack"):
+    for command in ("train", "sample", "bench", "report", "data", "doctor", "fetch", "convert", "ui", "stack"):
         assert re.search(rf"│ {command}\s", result.output), command
 
 

@@ -4,6 +4,7 @@ The name is what tables and MLflow record (`fid.features=<name>`), so a stand-in
 one: "shapes-net" (FID-shapes, not Inception FID), "inception" (clean-fid), "random-inception" (smoke suites only).
 """
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,7 +61,9 @@ def inception_features(device: str | torch.device = "cpu", batch_size: int = 64)
     """
     path: Path = require("Inception (clean-fid)")
     # InceptionV3W takes the folder and appends its fixed file name; a located file always has that name.
-    model = InceptionV3W(str(path.parent), download=False, resize_inside=False).eval().to(device)
+    with warnings.catch_warnings():  # torch 2.14 calls torch.jit deprecated; clean-fid's file format is TorchScript
+        warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", FutureWarning)
+        model = InceptionV3W(str(path.parent), download=False, resize_inside=False).eval().to(device)
     return FeatureExtractor("inception", clean_resize, model, device, batch_size)
 
 

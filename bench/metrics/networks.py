@@ -3,7 +3,8 @@
 A metric whose weights are missing is listed with how to provide it and stops the run up front — except LPIPS
 with `lpips: auto`, which is then left out and says so. Random-weight networks are used only when the suite asks
 for them (mechanics mode, `--base tiny`, rewrites the suite to ask: bench.requirements), and their metric keys
-say so (`fid_random-inception`, `lpips_out_lpips-random-alexnet`).
+say so (`fid_random-inception`, `lpips_out_lpips-random-alexnet`); so do the rehearsal's stand-ins of the real
+files (`fid_rehearsal-inception`, `clip_score_ViT-B-16-rehearsal`, `lpips_out_lpips-rehearsal-alexnet`).
 """
 
 import re
@@ -16,6 +17,7 @@ from bench.metrics.features import FeatureExtractor, inception_features, random_
 from bench.metrics.masked import load_lpips
 from bench.suite import Suite
 from localctrl.models.weights import SHAPES_NET_DIR, MetricUnavailable, require
+from localctrl.rehearsal import stand_in_root
 from localctrl.shapes.net import ShapesNet, load_shapes_net
 
 
@@ -29,6 +31,8 @@ class ClipImageFeatures:
         return np.asarray(self.scorer.image_embeddings(images_uint8).cpu(), dtype=np.float64)
 
 
+STAND_IN_NAMES = {"inception": "rehearsal-inception", "clip-ViT-B-16/openai": "clip-ViT-B-16/rehearsal",
+                  "ViT-B-16/openai": "ViT-B-16/rehearsal", "lpips[alexnet]": "lpips[rehearsal-alexnet]"}
 FID_NAMES = {"shapes-net": "shapes-net", "inception": "inception", "random-inception": "random-inception",
              "clip": "clip-ViT-B-16/openai"}
 CLIP_NAMES = {"ViT-B-16/openai": "ViT-B-16/openai", "random": "ViT-B-16/random"}
@@ -44,6 +48,7 @@ class Scorers:
 
     def __init__(self, suite: Suite, device: str = "cpu"):
         spec, self.device, self.notes = suite.metrics, device, []
+        self.fid_features = spec.fid.features if spec.fid else None
         self.fid_name = FID_NAMES[spec.fid.features] if spec.fid else None
         self.clip_name = CLIP_NAMES.get(spec.clip_score)
         self.lpips_name = LPIPS_NAMES.get(spec.preservation.lpips) if spec.preservation else None
@@ -63,6 +68,16 @@ class Scorers:
         if missing:
             raise MetricUnavailable("; ".join(e.metric for e in missing), "; ".join(e.missing for e in missing),
                                     " | ".join(e.how for e in missing))
+        fid_weights = WEIGHTS.get(self.fid_features or "")
+        self.fid_name = self._named(self.fid_name, fid_weights)
+        self.clip_name = self._named(self.clip_name, WEIGHTS["clip"])
+        self.lpips_name = self._named(self.lpips_name, WEIGHTS["lpips"])
+
+    def _named(self, name: str | None, component: str | None) -> str | None:
+        """A real network's name, or its stand-in name when its file is the rehearsal's (named so in every key)."""
+        if name in STAND_IN_NAMES and component and stand_in_root(require(component)) is not None:
+            return STAND_IN_NAMES[name]
+        return name
 
     @staticmethod
     def _check(component: str) -> list[MetricUnavailable]:
@@ -73,8 +88,8 @@ class Scorers:
         return []
 
     def key(self, metric: str, name: str | None) -> str:
-        """Metric key; a random-weight network's name is appended so a table can never pass it off as the real one."""
-        if not name or "random" not in name:
+        """Metric key; a random or stand-in network's name is appended so a table can never pass it off as the real one."""
+        if not name or ("random" not in name and "rehearsal" not in name):
             return metric
         return f"{metric}_{re.sub(r'[^A-Za-z0-9.-]+', '-', name).strip('-')}"  # MLflow keys: no brackets
 
@@ -87,8 +102,8 @@ class Scorers:
         builders = {"shapes-net": lambda: shapes_net_features(self.shapes_net, device=self.device),
                     "random-inception": lambda: random_inception_features(seed=0, device=self.device),
                     "inception": lambda: inception_features(device=self.device),
-                    "clip-ViT-B-16/openai": lambda: ClipImageFeatures(ClipScorer(device=self.device))}
-        return builders[self.fid_name]() if self.fid_name else None
+                    "clip": lambda: ClipImageFeatures(ClipScorer(device=self.device))}
+        return builders[self.fid_features]() if self.fid_features else None
 
     @cached_property
     def clip(self) -> ClipScorer | None:

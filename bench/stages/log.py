@@ -25,13 +25,15 @@ def find_run(filter_string: str) -> str | None:
 
 def log_suite(suite: Suite, bench_key: str, plan_counts: dict[str, int], methods: dict[str, Method], results: dict[str, dict],
               tables: dict[str, Path], grids: dict[str, Path], scorer_names: dict[str, str], suite_file: str, notes: list[str],
-              qualitative: Path) -> str:
-    """Log the invocation; returns the parent run id."""
+              qualitative: Path, rehearsal: bool = False) -> str:
+    """Log the invocation; returns the parent run id. A rehearsal (stand-in weights) is tagged `localctrl.rehearsal`."""
     use_tracking()
     parent_id = find_run(f"tags.`localctrl.bench.key` = '{bench_key}' and tags.`localctrl.bench.role` = 'suite'")
     params = {"suite": suite.model_dump(mode="json"), **{f"metric.{k}": v for k, v in scorer_names.items()}}
     tags = {"localctrl.bench.key": bench_key, "localctrl.bench.role": "suite", "localctrl.suite": suite.name}
-    with start_run(EXPERIMENT, run_name=suite.name, params=params, tags=tags, resume_run_id=parent_id) as parent:
+    marks = {"localctrl.rehearsal": "true"} if rehearsal else {}
+    tags |= marks
+    with start_run(EXPERIMENT, run_name=suite.name + (" (rehearsal)" if rehearsal else ""), params=params, tags=tags, resume_run_id=parent_id) as parent:
         mlflow.log_metrics({f"plan_{name}": value for name, value in plan_counts.items()})
         mlflow.log_text(Path(suite_file).read_text(encoding="utf-8") if Path(suite_file).is_file() else suite_file, "suite.yaml")
         if notes:
@@ -43,7 +45,7 @@ def log_suite(suite: Suite, bench_key: str, plan_counts: dict[str, int], methods
             child_params = {"method": name, "spec": method.spec.model_dump(mode="json"), "weights": method.weights or "none",
                             **{f"metric.{k}": v for k, v in scorer_names.items()}}
             child_tags = {"localctrl.bench.parent": parent.info.run_id, "localctrl.bench.role": "method", "localctrl.method": name,
-                          "localctrl.suite": suite.name, "mlflow.parentRunId": parent.info.run_id}
+                          "localctrl.suite": suite.name, "mlflow.parentRunId": parent.info.run_id, **marks}
             if method.training_run_id:
                 child_tags["localctrl.training_run_id"] = method.training_run_id
             with start_run(EXPERIMENT, run_name=name, params=child_params, tags=child_tags, nested=True, resume_run_id=child_id) as child:

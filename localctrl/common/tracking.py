@@ -4,6 +4,7 @@ Tracking URI: `MLFLOW_TRACKING_URI` if set, else `sqlite:///<workdir>/localctrl-
 artifacts in `<workdir>/localctrl-runs/artifacts` (always explicit: MLflow's own default depends on the CWD).
 """
 
+import logging
 import os
 import subprocess
 import sys
@@ -51,6 +52,8 @@ def use_tracking(workdir: str | Path | None = None) -> str:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     if uri.startswith("sqlite:///") and uri not in _CREATED:
         database = Path(uri.removeprefix("sqlite:///"))
+        for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):  # "Creating initial MLflow database tables…"
+            logging.getLogger(name).setLevel(logging.WARNING)
         # Two processes creating one fresh store race in MLflow's schema migration; the first creates it, the others wait.
         with locked(database.with_name(database.name + ".lock"), f"creating the MLflow store {database}"):
             mlflow.MlflowClient(uri).search_experiments(max_results=1)

@@ -14,6 +14,7 @@ from localctrl.common.seeding import seeded
 from localctrl.config import AdapterKind
 from localctrl.errors import InputError
 from localctrl.models.architectures import Architecture
+from localctrl.models.convert import check_safetensors
 from localctrl.models.weights import resolve_pretrained
 
 Shape = tuple[int, int, int]  # (channels, height, width) of one feature map
@@ -65,6 +66,7 @@ def build_adapter(source, kind: str = "full", in_channels: int = 3, seed: int = 
 def load_adapter(name_or_path: str | Path, dtype: torch.dtype | None = None) -> T2IAdapter:
     """A T2I-Adapter from a diffusers folder or hub id (safetensors only: never unpickles)."""
     folder = resolve_pretrained(name_or_path, what="adapter")
+    check_safetensors(folder, f"adapter {name_or_path}", name=str(name_or_path))  # a .bin-only folder: say what to do
     return T2IAdapter.from_pretrained(folder, torch_dtype=dtype, use_safetensors=True)
 
 

@@ -13,6 +13,7 @@ from torch import nn
 from localctrl.common.seeding import seeded
 from localctrl.errors import InputError
 from localctrl.models.adapters import Shape
+from localctrl.models.convert import check_safetensors
 from localctrl.models.weights import resolve_pretrained
 
 # diffusers' (and lllyasviel's SD 1.x) conditioning embedding widths: 3 stride-2 convs for the VAE's factor 8.
@@ -26,6 +27,7 @@ class ControlNetMismatchError(InputError):
 def load_controlnet(name_or_path: str | Path, dtype: torch.dtype | None = None) -> ControlNetModel:
     """A ControlNet from a diffusers folder or a cached hub id (safetensors only: never unpickles)."""
     folder = resolve_pretrained(name_or_path, what="ControlNet")
+    check_safetensors(folder, f"ControlNet {name_or_path}", name=str(name_or_path))  # a .bin-only folder: say what to do
     return ControlNetModel.from_pretrained(folder, torch_dtype=dtype, use_safetensors=True)
 
 

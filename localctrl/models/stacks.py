@@ -18,6 +18,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from localctrl.common.seeding import seeded
 from localctrl.models.adapters import check_adapter_fits
 from localctrl.models.architectures import SD15, TINY, Architecture
+from localctrl.models.convert import check_safetensors
 from localctrl.models.tokenizers import check_tokenizer_fits, clip_tokenizer
 from localctrl.models.weights import SHAPES_BASE_DIR, ModelNotAvailableError, resolve_pretrained, shipped_folder
 
@@ -130,6 +131,7 @@ def load_stack_folder(folder: Path, source: str | None = None, dtype: torch.dtyp
             f"base model {source} ({folder}) lacks {', '.join(p + '/' for p in missing)}: expected the diffusers "
             f"pipeline layout with {', '.join(p + '/' for p in PIPELINE_PARTS)}"
         )
+    check_safetensors(folder, f"base model {source}", subfolders=("vae", "unet", "text_encoder"), name=source)
     text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", use_safetensors=True, dtype=dtype)
     tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
     check_tokenizer_fits(tokenizer, text_encoder.config.vocab_size, source)

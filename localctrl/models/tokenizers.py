@@ -13,7 +13,7 @@ class TokenizerMismatchError(InputError):
 
 
 @lru_cache(maxsize=1)
-def _clip_bpe() -> tuple[dict[str, int], list[tuple[str, str]]]:
+def clip_bpe() -> tuple[dict[str, int], list[tuple[str, str]]]:
     # open_clip ships the CLIP BPE merges inside its package; its SimpleTokenizer derives the 49408-token
     # vocabulary from them exactly as OpenAI's CLIP (and SD's tokenizer) does, so we reuse it rather than
     # re-deriving the byte-level vocabulary here.
@@ -29,7 +29,7 @@ def _clip_bpe() -> tuple[dict[str, int], list[tuple[str, str]]]:
 
 def clip_tokenizer() -> CLIPTokenizer:
     """The real CLIP tokenizer (49408 tokens, same ids as SD 1.x's), built offline from open_clip's files."""
-    vocab, merges = _clip_bpe()
+    vocab, merges = clip_bpe()
     return CLIPTokenizer(
         vocab=dict(vocab),
         merges=list(merges),

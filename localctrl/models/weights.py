@@ -1,11 +1,13 @@
 """Where every pretrained component is looked for, and how a user provides it: the one answer to "where are weights?".
 
 - Models (base stacks, adapters, ControlNets) are a local folder in diffusers format or a hub id in the Hugging Face
-  cache (`resolve_pretrained`). A hub id is downloaded only when the hub is reachable and HF_HUB_OFFLINE is unset.
+  cache (`resolve_pretrained`). Nothing here downloads, whatever HF_HUB_OFFLINE says: weights arrive only through
+  `localctrl fetch SUITE` (bench.fetch: lists the exact files and sizes, asks first) or the user's own
+  `hf download`. Pickled `.bin` weights are refused, never unpickled (`localctrl convert`: localctrl.models.convert).
 - Metric networks are single files where their libraries look for them (clean-fid's Inception, torchvision's
   AlexNet for LPIPS) or hub repos (open_clip's CLIP); `require(name)` finds one or raises `MetricUnavailable`.
 - The shapes world's models ship inside the package (`SHAPES_BASE_DIR`, `SHAPES_NET_DIR`).
-`components()` lists them all for `localctrl doctor` and the benchmark's up-front checks; nothing there downloads.
+`components()` lists them all for `localctrl doctor`, the benchmark's up-front checks and `localctrl fetch`.
 """
 
 import os
@@ -23,18 +25,16 @@ REBUILD = {
     "shapes-net": "localctrl world train-net --out DIR",
 }
 
-# Configs, tokenizer files and the main safetensors weights of a diffusers model or pipeline folder; not
-# the pickled, fp16/EMA variants or single-file checkpoints that hub repos also hold (tens of GB for SD).
-WEIGHT_PATTERNS = ["*.json", "*.txt", "diffusion_pytorch_model.safetensors", "model.safetensors",
-                   "*/diffusion_pytorch_model.safetensors", "*/model.safetensors"]
-SKIPPED_PATTERNS = ["safety_checker/*"]
-
 INCEPTION_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
 INCEPTION_FILE = "inception-2015-12-05.pt"
 CLEANFID_DOWNLOAD_DIR = Path("/tmp")  # where clean-fid itself saves the Inception file on Linux
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's ImageNet AlexNet, LPIPS's default backbone
+ALEXNET_URL = f"https://download.pytorch.org/models/{ALEXNET_FILE}"
 CLIP_REPO = "timm/vit_base_patch16_clip_224.openai"  # open_clip's source for ViT-B-16 / openai
 OPEN_CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")  # what open_clip fetches from a repo
+
+
+NOT_CACHED = "is not in the Hugging Face cache"  # resolve_pretrained's words for "fetchable": `localctrl fetch` reads them
 
 
 class ModelNotAvailableError(NotAvailableError):
@@ -60,19 +60,20 @@ def hub_cache() -> str:
 
 def how_to_provide(repo_id: str) -> str:
     return (
-        f"To provide it: pass a local folder in diffusers format instead of '{repo_id}', or on a machine with "
-        f"network run `hf download {repo_id}` and copy its Hugging Face cache to this machine "
-        f"(set HF_HOME or HF_HUB_CACHE to point at it; the cache looked in is {hub_cache()})."
+        f"To provide it: run `localctrl fetch SUITE` (lists the exact files a suite needs and their sizes, asks, then "
+        f"downloads), or on a machine with network run `hf download {repo_id}` and copy its Hugging Face cache here "
+        f"(HF_HOME or HF_HUB_CACHE point at it; looked in: {hub_cache()}), or pass a local folder in diffusers format "
+        f"instead of '{repo_id}'."
     )
 
 
 def resolve_pretrained(name_or_path: str | Path, what: str = "model") -> Path:
     """Return the local folder holding `name_or_path` (a folder, or a hub id already in the cache).
 
-    A hub id is downloaded only when the hub is reachable and HF_HUB_OFFLINE is not set; any failure is
-    one `ModelNotAvailableError` naming the model and how to supply it, raised in seconds.
+    Never touches the network, even with HF_HUB_OFFLINE unset (weights are fetched only on request, `localctrl
+    fetch`); anything else is one `ModelNotAvailableError` naming the model and how to supply it.
     """
-    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError
 
     path = Path(name_or_path).expanduser()
@@ -82,20 +83,12 @@ def resolve_pretrained(name_or_path: str | Path, what: str = "model") -> Path:
     if path.suffix or repo_id.startswith((".", "/", "~")) or repo_id.count("/") != 1:
         raise ModelNotAvailableError(f"{what} '{repo_id}' is not a folder (and does not look like a hub id 'org/name').")
     try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
+        return Path(snapshot_download(repo_id, local_files_only=True))  # the cache only: no request is made
     except HFValidationError as error:
         raise ModelNotAvailableError(f"{what} '{repo_id}' is neither a local folder nor a valid hub id: {error}") from None
     except FileNotFoundError:
-        pass  # not cached: try the hub below unless offline
-    if constants.HF_HUB_OFFLINE:
         raise ModelNotAvailableError(
-            f"{what} '{repo_id}' is not in the Hugging Face cache and HF_HUB_OFFLINE is set. {how_to_provide(repo_id)}"
-        )
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=WEIGHT_PATTERNS, ignore_patterns=SKIPPED_PATTERNS))
-    except Exception as error:  # network, auth, missing repo: all end the same way for the user
-        raise ModelNotAvailableError(
-            f"{what} '{repo_id}' could not be downloaded ({type(error).__name__}: {str(error).splitlines()[0]}). "
+            f"{what} '{repo_id}' {NOT_CACHED} (localctrl never downloads while it runs). "
             f"{how_to_provide(repo_id)}"
         ) from None
 
@@ -150,7 +143,8 @@ def first_existing(*candidates: Callable[[], Path]) -> Callable[[], Path | None]
 
 
 def hub_component(name: str, used_for: str, repo_id: str, marker: str, metric: bool = False) -> Pretrained:
-    how = f"`hf download {repo_id}` on a machine with network, then copy the Hugging Face cache here; or pass a local folder"
+    how = (f"`localctrl fetch SUITE`, or `hf download {repo_id}` on a machine with network, then copy the Hugging Face "
+           "cache here; or pass a local folder")
     return Pretrained(name, used_for, repo_id, in_hub_cache(repo_id, marker), how, metric)
 
 
@@ -170,16 +164,17 @@ def components() -> list[Pretrained]:
         hub_component("T2I-Adapter canny", "pretrained global adapter", "TencentARC/t2iadapter_canny_sd15v2", "config.json"),
         hub_component("T2I-Adapter depth", "pretrained global adapter", "TencentARC/t2iadapter_depth_sd15v2", "config.json"),
         hub_component("T2I-Adapter seg", "pretrained global adapter", "TencentARC/t2iadapter_seg_sd14v1", "config.json"),
-        hub_component("ControlNet canny", "ControlNet baseline", "lllyasviel/control_v11p_sd15_canny", "config.json"),
+        hub_component("ControlNet canny", "ControlNet baseline (paper-canny-sd15)", "lllyasviel/sd-controlnet-canny", "config.json"),
+        hub_component("ControlNet canny v1.1", "ControlNet baseline", "lllyasviel/control_v11p_sd15_canny", "config.json"),
         # The metrics' networks.
         Pretrained("Inception (clean-fid)", "FID / KID", INCEPTION_URL,
                    first_existing(lambda: weights_dir() / INCEPTION_FILE, lambda: CLEANFID_DOWNLOAD_DIR / INCEPTION_FILE),
-                   f"download {INCEPTION_URL} into {weights_dir()} (or set LOCALCTRL_WEIGHTS_DIR)", metric=True),
+                   f"`localctrl fetch SUITE`, or download {INCEPTION_URL} into {weights_dir()} (or set LOCALCTRL_WEIGHTS_DIR)", metric=True),
         Pretrained("CLIP ViT-B/16 (openai)", "CLIP score", CLIP_REPO, in_hub_cache(CLIP_REPO, *OPEN_CLIP_FILES),
-                   f"on a machine with network run `hf download {CLIP_REPO}`, then copy the Hugging Face cache here", metric=True),
+                   f"`localctrl fetch SUITE`, or on a machine with network run `hf download {CLIP_REPO}`, then copy the Hugging Face cache here", metric=True),
         Pretrained("LPIPS AlexNet backbone", "LPIPS (outside-mask preservation)", "torchvision AlexNet_Weights.IMAGENET1K_V1",
                    first_existing(lambda: torch_hub_checkpoints() / ALEXNET_FILE),
-                   f"put {ALEXNET_FILE} (download.pytorch.org/models) into {torch_hub_checkpoints()}", metric=True),
+                   f"`localctrl fetch SUITE`, or put {ALEXNET_URL} into {torch_hub_checkpoints()}", metric=True),
         hub_component("DPT hybrid MiDaS", "depth fidelity", "Intel/dpt-hybrid-midas", "config.json", metric=True),
         hub_component("UperNet ConvNeXt-S (ADE20K)", "segmentation fidelity", "openmmlab/upernet-convnext-small", "config.json",
                       metric=True),

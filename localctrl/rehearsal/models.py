@@ -1,0 +1,203 @@
+"""Stand-ins of the hub repos localctrl loads: SD 1.x pipelines, TencentARC T2I-Adapters, lllyasviel ControlNets,
+and the depth and segmentation networks, each as the real repo lays it out on its main branch.
+
+What is real: the file names, the config files' keys and values (the old diffusers/transformers versions that
+wrote them included), the weights' formats and dtypes (fp32 safetensors beside pickled `.bin` and fp16 variants
+where the repo has them; `.bin` only where the repo has only that). What is not: widths are cut (SD's UNet 32–64
+channels instead of 320–1280, a 32-wide CLIP text encoder) and the UNet's sample size is 8 (64² images), so a
+rehearsal runs in minutes on a CPU; weights are seeded random. Left out: SD 1.5's top-level single-file
+checkpoints (v1-5-pruned*.ckpt/safetensors) and the non-EMA UNet variants, which localctrl never reads.
+"""
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from localctrl.common.seeding import seeded
+from localctrl.models.architectures import CLIP_MAX_LENGTH, CLIP_VOCAB_SIZE
+from localctrl.models.tokenizers import clip_bpe
+
+WIDTHS = [32, 64, 64, 64]  # SD's [320, 640, 1280, 1280], cut; 32 keeps GroupNorm's 32 groups
+TEXT_WIDTH = 32  # CLIP ViT-L/14's text width 768, cut; also the UNet's cross_attention_dim
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")  # how diffusers/transformers write configs
+
+
+def write_weights(module: torch.nn.Module, folder: Path, stem: str, formats: tuple[str, ...], bin_stem: str = "") -> None:
+    """`stem.safetensors` (diffusers' metadata), `stem.bin` (a pickled plain state dict, as torch.save writes it; named
+    `bin_stem.bin` where transformers calls it pytorch_model.bin), `stem.fp16.safetensors`: whichever of
+    "safetensors", "bin", "fp16" the real repo has."""
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {key: tensor.detach().contiguous().clone() for key, tensor in module.state_dict().items()}
+    if "safetensors" in formats:
+        save_file(state, folder / f"{stem}.safetensors", metadata={"format": "pt"})
+    if "bin" in formats:
+        torch.save(state, folder / f"{bin_stem or stem}.bin")
+    if "fp16" in formats:
+        save_file({k: v.half() for k, v in state.items()}, folder / f"{stem}.fp16.safetensors", metadata={"format": "pt"})
+
+
+def without_zero_weights(module: torch.nn.Module) -> torch.nn.Module:
+    """Small random values where a fresh module has all-zero weights (ControlNet's zero convolutions): a trained
+    network's are not zero, and zeros would make the stand-in a no-op that hides a wiring bug."""
+    with torch.no_grad():
+        for name, parameter in module.named_parameters():
+            if name.endswith("weight") and not parameter.any():
+                parameter.normal_(0.0, 0.02)
+    return module
+
+
+# --- Stable Diffusion 1.x pipelines ----------------------------------------------------------------------------------
+
+def sd_pipeline(folder: Path, diffusers_version: str, seed: int) -> Path:
+    """SD 1.4/1.5's diffusers layout: model_index.json, unet/ vae/ text_encoder/ tokenizer/ scheduler/ safety_checker/
+    feature_extractor/, the configs as those repos hold them (widths cut)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from transformers import CLIPConfig, CLIPTextConfig, CLIPTextModel
+
+    write_json(folder / "model_index.json", {
+        "_class_name": "StableDiffusionPipeline", "_diffusers_version": diffusers_version,
+        "feature_extractor": ["transformers", "CLIPImageProcessor"],
+        "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"],
+        "scheduler": ["diffusers", "PNDMScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"]})
+    unet = {"_class_name": "UNet2DConditionModel", "_diffusers_version": diffusers_version, "act_fn": "silu",
+            "attention_head_dim": 8, "block_out_channels": WIDTHS, "center_input_sample": False,
+            "cross_attention_dim": TEXT_WIDTH, "down_block_types": ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
+            "downsample_padding": 1, "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2,
+            "mid_block_scale_factor": 1, "norm_eps": 1e-05, "norm_num_groups": 32, "out_channels": 4, "sample_size": 8,
+            "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3}
+    vae = {"_class_name": "AutoencoderKL", "_diffusers_version": diffusers_version, "act_fn": "silu",
+           "block_out_channels": WIDTHS, "down_block_types": ["DownEncoderBlock2D"] * 4, "in_channels": 3,
+           "latent_channels": 4, "layers_per_block": 2, "norm_num_groups": 32, "out_channels": 3, "sample_size": 64,
+           "up_block_types": ["UpDecoderBlock2D"] * 4}  # no scaling_factor key: the real file has none (0.18215 default)
+    text = {"_name_or_path": "openai/clip-vit-large-patch14", "architectures": ["CLIPTextModel"],
+            "attention_dropout": 0.0, "bos_token_id": 0, "dropout": 0.0, "eos_token_id": 2, "hidden_act": "quick_gelu",
+            "hidden_size": TEXT_WIDTH, "initializer_factor": 1.0, "initializer_range": 0.02, "intermediate_size": 37,
+            "layer_norm_eps": 1e-05, "max_position_embeddings": CLIP_MAX_LENGTH, "model_type": "clip_text_model",
+            "num_attention_heads": 4, "num_hidden_layers": 12, "pad_token_id": 1, "projection_dim": TEXT_WIDTH,
+            "torch_dtype": "float32", "transformers_version": "4.22.0.dev0", "vocab_size": CLIP_VOCAB_SIZE}
+    with seeded(seed):
+        write_weights(UNet2DConditionModel.from_config(unet), folder / "unet", "diffusion_pytorch_model",
+                      ("safetensors", "bin", "fp16"))
+    with seeded(seed + 1):
+        write_weights(AutoencoderKL.from_config(vae), folder / "vae", "diffusion_pytorch_model", ("safetensors", "bin", "fp16"))
+    with seeded(seed + 2):
+        write_weights(CLIPTextModel(CLIPTextConfig.from_dict(text)), folder / "text_encoder", "model",
+                      ("safetensors", "bin", "fp16"), bin_stem="pytorch_model")
+    with seeded(seed + 3):
+        checker = CLIPConfig(text_config={"hidden_size": TEXT_WIDTH, "intermediate_size": 37, "num_hidden_layers": 2,
+                                          "num_attention_heads": 4},
+                             vision_config={"hidden_size": TEXT_WIDTH, "intermediate_size": 37, "num_hidden_layers": 2,
+                                            "num_attention_heads": 4, "patch_size": 14, "image_size": 224},
+                             projection_dim=TEXT_WIDTH)
+        safety = StableDiffusionSafetyChecker(checker)
+        safety.config.architectures = ["StableDiffusionSafetyChecker"]
+        safety.save_pretrained(folder / "safety_checker", safe_serialization=True)  # its config.json, model.safetensors
+        write_weights(safety, folder / "safety_checker", "model", ("bin", "fp16"), bin_stem="pytorch_model")
+    write_json(folder / "unet" / "config.json", unet)
+    write_json(folder / "vae" / "config.json", vae)
+    write_json(folder / "text_encoder" / "config.json", text)
+    write_json(folder / "scheduler" / "scheduler_config.json", {
+        "_class_name": "PNDMScheduler", "_diffusers_version": diffusers_version, "beta_end": 0.012,
+        "beta_schedule": "scaled_linear", "beta_start": 0.00085, "num_train_timesteps": 1000, "set_alpha_to_one": False,
+        "skip_prk_steps": True, "steps_offset": 1, "trained_betas": None, "clip_sample": False})
+    write_json(folder / "feature_extractor" / "preprocessor_config.json", {
+        "crop_size": 224, "do_center_crop": True, "do_convert_rgb": True, "do_normalize": True, "do_resize": True,
+        "feature_extractor_type": "CLIPFeatureExtractor", "image_mean": [0.48145466, 0.4578275, 0.40821073],
+        "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": 224})
+    clip_tokenizer_files(folder / "tokenizer")
+    return folder
+
+
+def clip_tokenizer_files(folder: Path) -> None:
+    """SD's tokenizer/ folder: the real CLIP BPE vocabulary (vocab.json, merges.txt) and the two configs as SD ships them."""
+    vocab, merges = clip_bpe()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    token = {"__type": "AddedToken", "lstrip": False, "normalized": True, "rstrip": False, "single_word": False}
+    write_json(folder / "tokenizer_config.json", {
+        "add_prefix_space": False, "bos_token": token | {"content": "<|startoftext|>"}, "do_lower_case": True,
+        "eos_token": token | {"content": "<|endoftext|>"}, "errors": "replace", "model_max_length": CLIP_MAX_LENGTH,
+        "name_or_path": "openai/clip-vit-large-patch14", "pad_token": "<|endoftext|>",
+        "special_tokens_map_file": "./special_tokens_map.json", "tokenizer_class": "CLIPTokenizer",
+        "unk_token": token | {"content": "<|endoftext|>"}})
+    special = {key: value for key, value in token.items() if key != "__type"}
+    write_json(folder / "special_tokens_map.json", {
+        "bos_token": special | {"content": "<|startoftext|>"}, "eos_token": special | {"content": "<|endoftext|>"},
+        "pad_token": "<|endoftext|>", "unk_token": special | {"content": "<|endoftext|>"}})
+
+
+# --- T2I-Adapters and ControlNets ------------------------------------------------------------------------------------
+
+def t2i_adapter(folder: Path, in_channels: int, seed: int) -> Path:
+    """TencentARC's SD 1.x adapter repos: config.json and a pickled diffusion_pytorch_model.bin, nothing else."""
+    from diffusers import T2IAdapter
+
+    config = {"_class_name": "T2IAdapter", "_diffusers_version": "0.18.0.dev0", "adapter_type": "full_adapter",
+              "channels": WIDTHS, "in_channels": in_channels, "num_res_blocks": 2}
+    with seeded(seed):
+        write_weights(T2IAdapter.from_config(config), folder, "diffusion_pytorch_model", ("bin",))
+    write_json(folder / "config.json", config)
+    return folder
+
+
+def controlnet(folder: Path, seed: int, formats: tuple[str, ...], name_or_path: str | None = None) -> Path:
+    """lllyasviel's SD 1.5 ControlNet repos (sd-controlnet-*: .bin + .safetensors; control_v11*: + fp16 variants)."""
+    from diffusers import ControlNetModel
+
+    config = {"_class_name": "ControlNetModel", "_diffusers_version": "0.14.0.dev0", "act_fn": "silu",
+              "attention_head_dim": 8, "block_out_channels": WIDTHS, "class_embed_type": None,
+              "conditioning_embedding_out_channels": [16, 32, 96, 256], "controlnet_conditioning_channel_order": "rgb",
+              "cross_attention_dim": TEXT_WIDTH, "down_block_types": ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
+              "downsample_padding": 1, "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2,
+              "mid_block_scale_factor": 1, "norm_eps": 1e-05, "norm_num_groups": 32, "num_class_embeds": None,
+              "only_cross_attention": False, "projection_class_embeddings_input_dim": None,
+              "resnet_time_scale_shift": "default", "upcast_attention": False, "use_linear_projection": False}
+    if name_or_path:
+        config["_name_or_path"] = name_or_path
+    with seeded(seed):
+        write_weights(without_zero_weights(ControlNetModel.from_config(config)), folder, "diffusion_pytorch_model", formats)
+    write_json(folder / "config.json", config)
+    return folder
+
+
+# --- depth and segmentation networks (transformers; their repos hold pickled pytorch_model.bin only) -----------------
+
+def dpt_hybrid(folder: Path, seed: int) -> Path:
+    """Intel/dpt-hybrid-midas: DPT with a BiT backbone; config.json, preprocessor_config.json, pytorch_model.bin."""
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    config = DPTConfig(is_hybrid=True, hidden_size=TEXT_WIDTH, num_hidden_layers=12, num_attention_heads=4,
+                       intermediate_size=37, image_size=384, neck_hidden_sizes=[16, 32, 32, 32], fusion_hidden_size=32,
+                       backbone_featmap_shape=[1, 64, 24, 24],
+                       backbone_config={"model_type": "bit", "global_padding": "same", "layer_type": "bottleneck",
+                                        "depths": [1, 1, 1], "hidden_sizes": [16, 32, 64, 128], "embedding_size": 16, "num_groups": 8,
+                                        "out_features": ["stage1", "stage2", "stage3"], "embedding_dynamic_padding": True})
+    with seeded(seed):
+        model = DPTForDepthEstimation(config)
+    model.save_pretrained(folder, safe_serialization=False)
+    DPTImageProcessor(size={"height": 384, "width": 384}, keep_aspect_ratio=True, ensure_multiple_of=32).save_pretrained(folder)
+    return folder
+
+
+def upernet_convnext(folder: Path, seed: int) -> Path:
+    """openmmlab/upernet-convnext-small: UperNet over ConvNeXt, 150 ADE20K labels; config.json, preprocessor, .bin."""
+    from transformers import ConvNextConfig, SegformerImageProcessor, UperNetConfig, UperNetForSemanticSegmentation
+
+    backbone = ConvNextConfig(hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1],
+                              out_features=["stage1", "stage2", "stage3", "stage4"])
+    config = UperNetConfig(backbone_config=backbone, hidden_size=16, auxiliary_in_channels=32, num_labels=150)
+    with seeded(seed):
+        model = UperNetForSemanticSegmentation(config)
+    model.save_pretrained(folder, safe_serialization=False)
+    SegformerImageProcessor(size={"height": 512, "width": 512}).save_pretrained(folder)
+    return folder

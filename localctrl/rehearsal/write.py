@@ -1,0 +1,142 @@
+"""`write_rehearsal(DIR)`: every stand-in where its library looks for it, plus the script that rehearses the paper run.
+
+    DIR/LOCALCTRL-REHEARSAL.json   the marker: everything below DIR is a stand-in
+    DIR/hub/                       a Hugging Face hub cache (HF_HUB_CACHE) with every hub repo localctrl names
+    DIR/weights/                   LOCALCTRL_WEIGHTS_DIR: clean-fid's inception-2015-12-05.pt
+    DIR/torch/hub/checkpoints/     TORCH_HOME's checkpoints: torchvision's alexnet-owt-7be5be79.pth
+    DIR/coco/                      a COCO-layout image folder and captions_val2017.json, for `localctrl data prepare`
+    DIR/rehearsal.env, rehearse.sh the environment that points the libraries here, and the steps (`STEPS`)
+"""
+
+import json
+import os
+import shlex
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from unittest.mock import patch
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from localctrl.models.weights import ALEXNET_FILE, CLIP_REPO, INCEPTION_FILE
+from localctrl.rehearsal import MARKER
+from localctrl.rehearsal.hub_cache import write_snapshot
+from localctrl.rehearsal.inception import write_inception
+from localctrl.rehearsal.metric_files import alexnet_checkpoint, open_clip_repo
+from localctrl.rehearsal.models import controlnet, dpt_hybrid, sd_pipeline, t2i_adapter, upernet_convnext
+
+# Every hub repo that localctrl's components and shipped suites name, and how its stand-in is written.
+REPOS: dict[str, Callable[[Path], Path]] = {
+    "CompVis/stable-diffusion-v1-4": partial(sd_pipeline, diffusers_version="0.2.2", seed=14),
+    "stable-diffusion-v1-5/stable-diffusion-v1-5": partial(sd_pipeline, diffusers_version="0.6.0", seed=15),
+    "TencentARC/t2iadapter_canny_sd15v2": partial(t2i_adapter, in_channels=1, seed=20),
+    "TencentARC/t2iadapter_depth_sd15v2": partial(t2i_adapter, in_channels=3, seed=21),
+    "TencentARC/t2iadapter_seg_sd14v1": partial(t2i_adapter, in_channels=3, seed=22),
+    "lllyasviel/sd-controlnet-canny": partial(controlnet, seed=30, formats=("safetensors", "bin")),
+    "lllyasviel/control_v11p_sd15_canny": partial(controlnet, seed=31, formats=("safetensors", "bin", "fp16"),
+                                                  name_or_path="/home/patrick/controlnet_v1_1/control_v11p_sd15_canny"),
+    CLIP_REPO: partial(open_clip_repo, seed=40),
+    "Intel/dpt-hybrid-midas": partial(dpt_hybrid, seed=50),
+    "openmmlab/upernet-convnext-small": partial(upernet_convnext, seed=51),
+}
+
+COCO_IMAGES = 32  # the fewest that give data prepare's seeded 90/5/5 split a val item (train needs one)
+
+
+def environment(folder: Path) -> dict[str, str]:
+    """The variables that point the libraries at the rehearsal instead of the real caches."""
+    folder = folder.resolve()
+    return {"HF_HUB_CACHE": str(folder / "hub"), "HF_HUB_OFFLINE": "1", "LOCALCTRL_WEIGHTS_DIR": str(folder / "weights"),
+            "TORCH_HOME": str(folder / "torch"), "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
+
+
+@contextmanager
+def using_rehearsal(folder: Path) -> Iterator[dict[str, str]]:
+    """Within the block, this process looks for every pretrained component in the rehearsal `folder` (the variables
+    of `environment`, and huggingface_hub's constants, which it reads once at import)."""
+    from huggingface_hub import constants
+
+    env = environment(folder)
+    with patch.dict(os.environ, env), patch.object(constants, "HF_HUB_CACHE", env["HF_HUB_CACHE"]), \
+            patch.object(constants, "HF_HUB_OFFLINE", True):
+        yield env
+
+
+def train_steps(name: str, z0: str) -> list[str]:
+    return ["localctrl", "train", "--set", "base=stable-diffusion-v1-5/stable-diffusion-v1-5", "--set", "condition=canny-opencv",
+            "--set", "data.source=data/coco-val2017", "--set", "data.validation_items=1", "--set", "steps=2",
+            "--set", "optim.batch_size=2", "--set", "optim.grad_accum=1", "--set", "validate_every=2",
+            "--set", "checkpoint_every=2", "--set", "validation_steps=2", "--set", z0, "--set", f"out=localctrl-runs/paper/{name}"]
+
+
+# The rehearsal of a real paper run, in the order a researcher runs it (from DIR, with `rehearsal.env` sourced).
+STEPS: list[list[str]] = [
+    ["localctrl", "doctor"],
+    ["localctrl", "data", "prepare", "--images", "coco/val2017", "--captions", "coco/annotations/captions_val2017.json",
+     "--out", "data/coco-val2017", "--size", "64"],  # the stand-in SD's native size (the real SD 1.5's is 512)
+    ["localctrl", "convert", "TencentARC/t2iadapter_canny_sd15v2"],  # its repo has only a pickled .bin
+    train_steps("masked", "z0.enabled=false"),
+    train_steps("masked-z0", "z0.weight=1e-3"),
+    ["localctrl", "bench", "--suite", "paper-canny-sd15", "--limit", "4", "--steps", "2"],
+    ["localctrl", "report", "--suite", "paper-canny-sd15"],
+]
+
+
+def write_rehearsal(folder: Path, say: Callable[[str], None] = print) -> Path:
+    """Write every stand-in under `folder` (emptied first if it is a rehearsal already; refused if it holds other files)."""
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        if not (folder / MARKER).is_file():
+            from localctrl.errors import InputError
+
+            raise InputError(f"{folder} is not empty and not a rehearsal folder: choose a new or empty folder")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text(json.dumps({"what": "localctrl rehearsal: seeded random stand-ins of every pretrained "
+                                                     "component; numbers computed with them are meaningless"}) + "\n")
+    hub = folder / "hub"
+    for repo_id, build in REPOS.items():
+        say(f"writing {repo_id}")
+        write_snapshot(hub, repo_id, build(folder / "staging" / repo_id.replace("/", "--")))
+    shutil.rmtree(folder / "staging", ignore_errors=True)
+    say("writing clean-fid's Inception, torchvision's AlexNet and COCO-layout images")
+    (folder / "weights").mkdir()
+    write_inception(folder / "weights" / INCEPTION_FILE, seed=60)
+    alexnet_checkpoint(folder / "torch" / "hub" / "checkpoints" / ALEXNET_FILE, seed=61)
+    coco_folder(folder / "coco", COCO_IMAGES)
+    env = environment(folder)
+    (folder / "rehearsal.env").write_text("".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items()))
+    script = ["#!/bin/sh", "# The rehearsal of a real paper run on seeded random stand-ins: its numbers are meaningless.",
+              "set -e", f"cd {shlex.quote(str(folder.resolve()))}", ". ./rehearsal.env"]
+    (folder / "rehearse.sh").write_text("\n".join(script + [shlex.join(step) for step in STEPS]) + "\n")
+    (folder / "rehearse.sh").chmod(0o755)
+    return folder
+
+
+def coco_folder(folder: Path, count: int, seed: int = 0) -> Path:
+    """COCO's layout: val2017/<12-digit id>.jpg (640×480 there, 160×120 here) and annotations/captions_val2017.json."""
+    rng = np.random.default_rng(seed)
+    colours = {"red": (200, 40, 40), "green": (40, 160, 60), "blue": (40, 70, 200), "yellow": (220, 200, 40)}
+    images, annotations = [], []
+    (folder / "val2017").mkdir(parents=True)
+    for index in range(count):
+        image_id = 139 + 17 * index
+        picture = Image.new("RGB", (160, 120), tuple(int(v) for v in rng.integers(60, 200, 3)))
+        draw = ImageDraw.Draw(picture)
+        words = []
+        for _ in range(2):
+            name = str(rng.choice(list(colours)))
+            x, y, size = (int(v) for v in (rng.integers(0, 110), rng.integers(0, 70), rng.integers(20, 50)))
+            circle = bool(rng.integers(0, 2))
+            (draw.ellipse if circle else draw.rectangle)([x, y, x + size, y + size], fill=colours[name])
+            words.append(f"a {name} {'circle' if circle else 'square'}")
+        file_name = f"{image_id:012d}.jpg"
+        picture.save(folder / "val2017" / file_name, quality=90)
+        images.append({"id": image_id, "file_name": file_name, "width": 160, "height": 120})
+        annotations.append({"image_id": image_id, "id": 10_000 + index, "caption": f"{words[0]} and {words[1]} on a plain background"})
+    (folder / "annotations").mkdir()
+    (folder / "annotations" / "captions_val2017.json").write_text(json.dumps({"images": images, "annotations": annotations}))
+    return folder

@@ -1,0 +1,121 @@
+"""The rehearsal: stand-ins in the real on-disk formats, loaded by the unmodified code, and the paper run on them.
+
+One rehearsal folder is written for the module (about a GB, half a minute); the end-to-end test runs its script's
+steps (`localctrl.rehearsal.write.STEPS`, the lines of rehearse.sh) through the real CLI, in process.
+"""
+
+import os
+import re
+import shlex
+
+import mlflow
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from bench.doctor import component_statuses
+from bench.suite import available_suites, load_suite
+from cli import app
+from localctrl.models.weights import components
+from localctrl.rehearsal import MARKER, stand_in_root
+from localctrl.rehearsal.write import REPOS, STEPS, using_rehearsal, write_rehearsal
+
+
+@pytest.fixture(scope="module")
+def rehearsal(tmp_path_factory):
+    return write_rehearsal(tmp_path_factory.mktemp("rehearsal") / "r", say=lambda text: None)
+
+
+def hub_ids(names) -> set[str]:
+    return {n for n in names if n and n.count("/") == 1 and not n.startswith((".", "/", "~", "localctrl-runs", "data/"))}
+
+
+def test_every_hub_repo_localctrl_names_has_a_stand_in_that_doctor_finds(rehearsal):
+    named = hub_ids(c.source for c in components())
+    for name in available_suites():
+        suite = load_suite(name)
+        named |= hub_ids([suite.base, *(m.weights for m in suite.methods.values())])
+    assert named <= set(REPOS), named - set(REPOS)
+    with using_rehearsal(rehearsal):
+        statuses = component_statuses()
+    assert all(s.location for s in statuses), [s.component.name for s in statuses if not s.location]
+    shipped = {"shapes-base", "shapes-net"}  # shipped inside the package: real, not stand-ins
+    assert {s.component.name for s in statuses if not s.stand_in} == shipped
+
+
+def test_the_hub_cache_is_laid_out_as_hf_download_leaves_it(rehearsal):
+    repo = rehearsal / "hub" / "models--stable-diffusion-v1-5--stable-diffusion-v1-5"
+    commit = (repo / "refs" / "main").read_text()
+    assert re.fullmatch(r"[0-9a-f]{40}", commit)  # no newline: huggingface_hub does not strip it
+    snapshot = repo / "snapshots" / commit
+    unet = snapshot / "unet" / "diffusion_pytorch_model.safetensors"
+    assert unet.is_symlink() and unet.resolve().parent == (repo / "blobs").resolve()
+    files = {p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*") if p.is_file()}
+    for expected in ("model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.bin", "unet/diffusion_pytorch_model.fp16.safetensors",
+                     "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors", "text_encoder/pytorch_model.bin",
+                     "tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer/tokenizer_config.json", "tokenizer/special_tokens_map.json",
+                     "scheduler/scheduler_config.json", "safety_checker/model.safetensors", "safety_checker/pytorch_model.bin",
+                     "feature_extractor/preprocessor_config.json"):
+        assert expected in files, expected
+    adapter = rehearsal / "hub" / "models--TencentARC--t2iadapter_canny_sd15v2" / "snapshots"
+    assert sorted(p.name for p in adapter.glob("*/*")) == ["config.json", "diffusion_pytorch_model.bin"]  # the real repo's two
+    assert stand_in_root(snapshot) == rehearsal and stand_in_root(rehearsal.parent) is None
+    assert (rehearsal / MARKER).is_file()
+
+
+def test_stock_diffusers_loads_the_stand_in_pipeline_and_ours_gets_the_same_weights(rehearsal):
+    from diffusers import StableDiffusionPipeline
+
+    from localctrl.models.stacks import load_stack
+
+    with using_rehearsal(rehearsal):
+        stack = load_stack("stable-diffusion-v1-5/stable-diffusion-v1-5")
+        from localctrl.models.weights import resolve_pretrained
+
+        folder = resolve_pretrained("stable-diffusion-v1-5/stable-diffusion-v1-5")
+    stock = StableDiffusionPipeline.from_pretrained(folder, use_safetensors=True)  # safety checker and feature extractor too
+    assert type(stock.safety_checker).__name__ == "StableDiffusionSafetyChecker" and stock.feature_extractor.crop_size["height"] == 224
+    assert len(stack.tokenizer) == 49408 and stack.tokenizer("a red circle").input_ids == stock.tokenizer("a red circle").input_ids
+    assert stack.image_size == 64 and type(stack.scheduler).__name__ == "PNDMScheduler"
+    for ours, theirs in ((stack.unet, stock.unet), (stack.vae, stock.vae), (stack.text_encoder, stock.text_encoder)):
+        for (name, a), (_, b) in zip(ours.state_dict().items(), theirs.state_dict().items(), strict=True):
+            assert torch.equal(a, b), name
+
+
+def run(arguments: list[str]) -> str:
+    result = CliRunner().invoke(app, arguments[1:], env={"COLUMNS": "250"}, catch_exceptions=False)  # [0] is "localctrl"
+    assert result.exit_code == 0, f"{shlex.join(arguments)} → exit {result.exit_code}:\n{result.output[-3000:]}"
+    return result.output
+
+
+def test_the_paper_run_rehearses_end_to_end_and_says_its_numbers_are_meaningless(rehearsal, monkeypatch):
+    script = (rehearsal / "rehearse.sh").read_text()
+    assert all(shlex.join(step) in script for step in STEPS)  # the test runs exactly the documented steps
+    monkeypatch.chdir(rehearsal)
+    outputs = {}
+    with using_rehearsal(rehearsal):
+        for step in STEPS:
+            if step[1] == "convert":  # TencentARC's repo ships a pickled .bin only: the bench refuses it up front until then
+                bench = next(s for s in STEPS if s[1] == "bench")
+                refused = CliRunner().invoke(app, bench[1:], env={"COLUMNS": "250"})
+                assert refused.exit_code == 2 and "`localctrl convert TencentARC/t2iadapter_canny_sd15v2`" in refused.output
+                assert "diffusion_pytorch_model.bin holds pickled weights" in refused.output
+            outputs[step[1]] = run(step)
+        client = mlflow.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+        runs = {(experiment.name, run.info.run_name): run for experiment in client.search_experiments()
+                for run in client.search_runs([experiment.experiment_id])}
+    assert "rehearsal stand-in" in outputs["doctor"]
+    parent = runs["bench", "paper-canny-sd15 (rehearsal)"]
+    assert parent.data.tags["localctrl.rehearsal"] == "true"
+    methods = {name: r for (_, name), r in runs.items() if r.data.tags.get("localctrl.bench.role") == "method"}
+    assert set(methods) == set(load_suite("paper-canny-sd15").methods)
+    for name, child in methods.items():
+        assert child.data.tags["localctrl.rehearsal"] == "true", name
+        keys = set(child.data.metrics)
+        assert {"fid_rehearsal-inception", "clip_score_ViT-B-16-rehearsal", "edge_f1_in"} <= keys, name
+        assert not keys & {"fid", "kid", "clip_score", "lpips_out"}, name  # never under the real metrics' names
+    assert "lpips_out_lpips-rehearsal-alexnet" in methods["masked"].data.metrics
+    for name in ("masked", "masked-z0"):  # trained with `localctrl train` on the stand-in SD 1.5, tagged so
+        assert runs["train", name].data.tags["localctrl.rehearsal"] == "true"
+    caption = next((rehearsal / "localctrl-runs" / "report" / "paper-canny-sd15").glob("main-table.md")).read_text()
+    assert "every number is meaningless" in caption and "rehearsal-inception" in caption
