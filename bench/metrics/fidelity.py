@@ -70,6 +70,44 @@ def depth_errors(pred: Tensor, target: Tensor, region: Tensor) -> dict[str, Tens
     return {"rmse": rmse.float(), "absrel": relative.float()}
 
 
+def depth_rmse_max_scaled(pred: Tensor, target: Tensor, region: Tensor) -> Tensor:
+    """ControlNet++'s depth RMSE, per sample, over the region: the prediction scaled to 0-255 by its own maximum over
+    the whole image (`pred * 255 / pred.max()`), against the condition map in 0-255, no alignment.
+
+    As ControlNet++'s evaluation (and ControlAR's `evaluations/depth_rmse.py`) computes it with the whole image as the
+    region; maps (N, 1, H, W), pred in the detector's units (DPT: relative inverse depth, nearer is larger).
+    """
+    pred, target, region = pred.double(), target.double(), region.double()
+    peak = pred.flatten(1).amax(dim=1).clamp(min=1e-12)[:, None, None, None]
+    error = (pred * 255 / peak - target) ** 2 * region
+    return (error.sum(dim=(1, 2, 3)) / region.sum(dim=(1, 2, 3))).sqrt().float()
+
+
+def depth_leakage(pred: Tensor, condition: Tensor, outside: Tensor) -> Tensor:
+    """How much of the condition's depth structure outside the mask the image reproduces: the fraction of the
+    condition's variance there that the best affine map of the predicted depth explains (R² of align_scale_shift,
+    clipped to [0, 1]); 0 where the condition is flat outside (nothing to leak). Read against text-only (chance)."""
+    scale, shift = align_scale_shift(pred, condition, outside)
+    aligned = scale[:, None, None, None] * pred.double() + shift[:, None, None, None]
+    target, w = condition.double(), outside.double()
+    n = w.sum(dim=(1, 2, 3)).clamp(min=1)
+    mean = (w * target).sum(dim=(1, 2, 3)) / n
+    total = (w * (target - mean[:, None, None, None]) ** 2).sum(dim=(1, 2, 3))
+    residual = (w * (aligned - target) ** 2).sum(dim=(1, 2, 3))
+    explained = (1 - residual / total.clamp(min=1e-12)).clamp(0, 1)
+    return torch.where(total > 1e-12, explained, torch.zeros_like(explained)).float()
+
+
+def seg_leakage(pred_labels: Tensor, condition_labels: Tensor, outside: Tensor, background: int = 0) -> Tensor:
+    """The fraction of the condition's labelled (non-`background`) pixels outside the mask whose label the image
+    reproduces: seg's analogue of edge_leakage (recall outside), 0 where the condition labels nothing outside."""
+    pred, condition = pred_labels.long().flatten(1), condition_labels.long().flatten(1)
+    labelled = (outside.flatten(1) > 0) & (condition != background)
+    found = (labelled & (pred == condition)).sum(dim=1).double()
+    count = labelled.sum(dim=1).double()
+    return torch.where(count > 0, found / count.clamp(min=1), torch.zeros_like(count)).float()
+
+
 def seg_scores(pred_labels: Tensor, target_labels: Tensor, region: Tensor, num_classes: int,
                ignore_index: int | None = None) -> dict[str, Tensor]:
     """Label maps (N, H, W) or (N, 1, H, W): mIoU and pixel accuracy inside the region, per sample.

@@ -5,7 +5,16 @@ import math
 import pytest
 import torch
 
-from bench.metrics.fidelity import align_scale_shift, depth_errors, edge_fidelity, edge_leakage, seg_scores
+from bench.metrics.fidelity import (
+    align_scale_shift,
+    depth_errors,
+    depth_leakage,
+    depth_rmse_max_scaled,
+    edge_fidelity,
+    edge_leakage,
+    seg_leakage,
+    seg_scores,
+)
 from localctrl.validation import edge_scores
 
 
@@ -79,6 +88,42 @@ def test_depth_errors_known_values_and_zero_targets_skipped_by_absrel():
     assert errors["absrel"].item() == pytest.approx((1 / 2 + 0 + 0) / 3)  # the target-0 pixel has no relative error
     constant = depth_errors(torch.ones_like(pred), target, torch.ones_like(pred))  # no information: predicts the mean
     assert constant["rmse"].item() == pytest.approx(target.std(unbiased=False).item())
+
+
+def test_depth_rmse_scales_the_prediction_by_its_own_max_as_controlnetpp_does():
+    pred = torch.tensor([1.0, 2.0, 4.0, 0.0]).reshape(1, 1, 2, 2)  # scaled: 63.75, 127.5, 255, 0
+    target = torch.tensor([63.75, 127.5, 255.0, 0.0]).reshape(1, 1, 2, 2)
+    everywhere = torch.ones_like(pred)
+    assert depth_rmse_max_scaled(pred, target, everywhere).item() == pytest.approx(0.0, abs=1e-6)
+    assert depth_rmse_max_scaled(10 * pred, target, everywhere).item() == pytest.approx(0.0, abs=1e-6)  # any unit
+    shifted = target + torch.tensor([10.0, 0.0, 0.0, -20.0]).reshape(1, 1, 2, 2)
+    assert depth_rmse_max_scaled(pred, shifted, everywhere).item() == pytest.approx(math.sqrt((100 + 400) / 4))
+    corner = torch.tensor([1.0, 0.0, 0.0, 0.0]).reshape(1, 1, 2, 2)  # the region picks pixels; the max stays global
+    assert depth_rmse_max_scaled(pred, shifted, corner).item() == pytest.approx(10.0)
+
+
+def test_depth_leakage_is_one_for_an_affine_copy_zero_for_nothing_and_for_a_flat_condition():
+    condition = torch.arange(16.0).reshape(1, 1, 4, 4)
+    outside = torch.ones_like(condition)
+    assert depth_leakage(3 * condition + 7, condition, outside).item() == pytest.approx(1.0)  # depth up to an affine map
+    assert depth_leakage(torch.ones_like(condition), condition, outside).item() == pytest.approx(0.0)
+    assert depth_leakage(condition, torch.full_like(condition, 5.0), outside).item() == 0.0  # nothing to leak
+    half = condition.clone()
+    half[..., :2, :] = 0  # a prediction that copies half the rows: R² by hand
+    residual_fit = depth_leakage(half, condition, outside).item()
+    scale, shift = align_scale_shift(half, condition, outside)
+    fitted = scale * half + shift
+    expected = 1 - ((fitted - condition) ** 2).sum() / ((condition - condition.mean()) ** 2).sum()
+    assert residual_fit == pytest.approx(expected.item(), rel=1e-5) and 0 < residual_fit < 1
+
+
+def test_seg_leakage_counts_reproduced_labelled_pixels_outside_only():
+    condition = torch.tensor([[0, 1, 1, 2]])[:, None, None, :]  # (1, 1, 1, 4): background, two 1s, one 2
+    outside = torch.tensor([[1, 1, 1, 0]])[:, None, None, :]  # the last pixel is inside the mask
+    pred = torch.tensor([[3, 1, 0, 2]])[:, None, None, :]  # one of the two labelled outside pixels reproduced
+    assert seg_leakage(pred, condition, outside).item() == pytest.approx(0.5)
+    assert seg_leakage(condition, condition, outside).item() == pytest.approx(1.0)
+    assert seg_leakage(pred, torch.zeros_like(condition), outside).item() == 0.0  # nothing labelled outside
 
 
 def test_seg_scores_on_hand_built_label_maps():
