@@ -175,7 +175,9 @@ def components() -> list[Pretrained]:
         Pretrained("LPIPS AlexNet backbone", "LPIPS (outside-mask preservation)", "torchvision AlexNet_Weights.IMAGENET1K_V1",
                    first_existing(lambda: torch_hub_checkpoints() / ALEXNET_FILE),
                    f"`localctrl fetch SUITE`, or put {ALEXNET_URL} into {torch_hub_checkpoints()}", metric=True),
-        hub_component("DPT hybrid MiDaS", "depth fidelity", "Intel/dpt-hybrid-midas", "config.json", metric=True),
+        hub_component("DPT hybrid MiDaS", "depth conditions (T2I-Adapter's depth detector)", "Intel/dpt-hybrid-midas", "config.json",
+                      metric=True),
+        hub_component("DPT large", "depth fidelity (ControlNet++'s detector)", "Intel/dpt-large", "config.json", metric=True),
         hub_component("UperNet ConvNeXt-S (ADE20K)", "segmentation fidelity", "openmmlab/upernet-convnext-small", "config.json",
                       metric=True),
     ]

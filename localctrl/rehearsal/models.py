@@ -173,7 +173,8 @@ def controlnet(folder: Path, seed: int, formats: tuple[str, ...], name_or_path: 
 # --- depth and segmentation networks (transformers; their repos hold pickled pytorch_model.bin only) -----------------
 
 def dpt_hybrid(folder: Path, seed: int) -> Path:
-    """Intel/dpt-hybrid-midas: DPT with a BiT backbone; config.json, preprocessor_config.json, pytorch_model.bin."""
+    """Intel/dpt-hybrid-midas (what T2I-Adapter's depth adapter was trained on): DPT with a BiT backbone;
+    config.json, preprocessor_config.json, pytorch_model.bin."""
     from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
 
     config = DPTConfig(is_hybrid=True, hidden_size=TEXT_WIDTH, num_hidden_layers=12, num_attention_heads=4,
@@ -185,6 +186,21 @@ def dpt_hybrid(folder: Path, seed: int) -> Path:
     with seeded(seed):
         model = DPTForDepthEstimation(config)
     model.save_pretrained(folder, safe_serialization=False)
+    DPTImageProcessor(size={"height": 384, "width": 384}, keep_aspect_ratio=True, ensure_multiple_of=32).save_pretrained(folder)
+    return folder
+
+
+def dpt_large(folder: Path, seed: int) -> Path:
+    """Intel/dpt-large: DPT on a ViT backbone (what ControlNet++ measures depth with); model.safetensors and .bin."""
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    config = DPTConfig(hidden_size=TEXT_WIDTH, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37,
+                       image_size=384, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[16, 32, 32, 32],
+                       fusion_hidden_size=32)
+    with seeded(seed):
+        model = DPTForDepthEstimation(config)
+    model.save_pretrained(folder, safe_serialization=True)
+    write_weights(model, folder, "model", ("bin",), bin_stem="pytorch_model")
     DPTImageProcessor(size={"height": 384, "width": 384}, keep_aspect_ratio=True, ensure_multiple_of=32).save_pretrained(folder)
     return folder
 

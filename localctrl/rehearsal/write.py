@@ -26,7 +26,7 @@ from localctrl.rehearsal import MARKER
 from localctrl.rehearsal.hub_cache import write_snapshot
 from localctrl.rehearsal.inception import write_inception
 from localctrl.rehearsal.metric_files import alexnet_checkpoint, open_clip_repo
-from localctrl.rehearsal.models import controlnet, dpt_hybrid, sd_pipeline, t2i_adapter, upernet_convnext
+from localctrl.rehearsal.models import controlnet, dpt_hybrid, dpt_large, sd_pipeline, t2i_adapter, upernet_convnext
 
 # Every hub repo that localctrl's components and shipped suites name, and how its stand-in is written.
 REPOS: dict[str, Callable[[Path], Path]] = {
@@ -40,6 +40,7 @@ REPOS: dict[str, Callable[[Path], Path]] = {
                                                   name_or_path="/home/patrick/controlnet_v1_1/control_v11p_sd15_canny"),
     CLIP_REPO: partial(open_clip_repo, seed=40),
     "Intel/dpt-hybrid-midas": partial(dpt_hybrid, seed=50),
+    "Intel/dpt-large": partial(dpt_large, seed=52),
     "openmmlab/upernet-convnext-small": partial(upernet_convnext, seed=51),
 }
 
