@@ -59,6 +59,9 @@ def test_the_hub_cache_is_laid_out_as_hf_download_leaves_it(rehearsal):
         assert expected in files, expected
     adapter = rehearsal / "hub" / "models--TencentARC--t2iadapter_canny_sd15v2" / "snapshots"
     assert sorted(p.name for p in adapter.glob("*/*")) == ["config.json", "diffusion_pytorch_model.bin"]  # the real repo's two
+    for repo in ("Intel--dpt-hybrid-midas", "openmmlab--upernet-convnext-small"):  # pickles only, like their main branches
+        snapshot_files = sorted(p.name for p in (rehearsal / "hub" / f"models--{repo}" / "snapshots").glob("*/*"))
+        assert snapshot_files == ["config.json", "preprocessor_config.json", "pytorch_model.bin"], repo
     assert stand_in_root(snapshot) == rehearsal and stand_in_root(rehearsal.parent) is None
     assert (rehearsal / MARKER).is_file()
 
@@ -80,6 +83,22 @@ def test_stock_diffusers_loads_the_stand_in_pipeline_and_ours_gets_the_same_weig
     for ours, theirs in ((stack.unet, stock.unet), (stack.vae, stock.vae), (stack.text_encoder, stock.text_encoder)):
         for (name, a), (_, b) in zip(ours.state_dict().items(), theirs.state_dict().items(), strict=True):
             assert torch.equal(a, b), name
+
+
+def test_the_depth_and_seg_detectors_load_their_stand_ins_through_the_real_loaders(rehearsal):
+    from bench.metrics.detectors import DepthDetector, SegDetector
+    from localctrl.models.convert import PickledWeightsError, convert_to_safetensors
+
+    with using_rehearsal(rehearsal):
+        with pytest.raises(PickledWeightsError, match="pytorch_model.bin"):  # UperNet's repo: a pickle only
+            SegDetector()
+        convert_to_safetensors("openmmlab/upernet-convnext-small", say=lambda text: None)
+        depth, seg = DepthDetector(), SegDetector()
+    images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    maps = depth(images)
+    assert maps.shape == (2, 1, 64, 64) and torch.isfinite(maps).all() and torch.equal(maps, depth(images))
+    labels = seg(images)
+    assert labels.shape == (2, 64, 64) and labels.dtype == torch.int64 and 0 <= labels.min() and labels.max() < seg.num_labels == 150
 
 
 def run(arguments: list[str]) -> str:

@@ -172,6 +172,14 @@ def controlnet(folder: Path, seed: int, formats: tuple[str, ...], name_or_path: 
 
 # --- depth and segmentation networks (transformers; their repos hold pickled pytorch_model.bin only) -----------------
 
+def pickled_only(model, folder: Path) -> None:
+    """config.json and a pickled pytorch_model.bin, as those repos hold them (transformers 5 writes safetensors even
+    when asked not to, so the weights are written here)."""
+    model.save_pretrained(folder)
+    (folder / "model.safetensors").unlink()
+    write_weights(model, folder, "model", ("bin",), bin_stem="pytorch_model")
+
+
 def dpt_hybrid(folder: Path, seed: int) -> Path:
     """Intel/dpt-hybrid-midas (what T2I-Adapter's depth adapter was trained on): DPT with a BiT backbone;
     config.json, preprocessor_config.json, pytorch_model.bin."""
@@ -185,7 +193,7 @@ def dpt_hybrid(folder: Path, seed: int) -> Path:
                                         "out_features": ["stage1", "stage2", "stage3"], "embedding_dynamic_padding": True})
     with seeded(seed):
         model = DPTForDepthEstimation(config)
-    model.save_pretrained(folder, safe_serialization=False)
+    pickled_only(model, folder)
     DPTImageProcessor(size={"height": 384, "width": 384}, keep_aspect_ratio=True, ensure_multiple_of=32).save_pretrained(folder)
     return folder
 
@@ -201,7 +209,7 @@ def dpt_large(folder: Path, seed: int) -> Path:
         model = DPTForDepthEstimation(config)
     model.save_pretrained(folder, safe_serialization=True)
     write_weights(model, folder, "model", ("bin",), bin_stem="pytorch_model")
-    DPTImageProcessor(size={"height": 384, "width": 384}, keep_aspect_ratio=True, ensure_multiple_of=32).save_pretrained(folder)
+    DPTImageProcessor(size={"height": 384, "width": 384}).save_pretrained(folder)  # dpt-large's: a plain 384² resize
     return folder
 
 
@@ -214,6 +222,6 @@ def upernet_convnext(folder: Path, seed: int) -> Path:
     config = UperNetConfig(backbone_config=backbone, hidden_size=16, auxiliary_in_channels=32, num_labels=150)
     with seeded(seed):
         model = UperNetForSemanticSegmentation(config)
-    model.save_pretrained(folder, safe_serialization=False)
+    pickled_only(model, folder)
     SegformerImageProcessor(size={"height": 512, "width": 512}).save_pretrained(folder)
     return folder
