@@ -1,7 +1,7 @@
 """`localctrl fetch SUITE`: download exactly the weights a suite lacks, after listing every file and its size.
 
 The only place localctrl downloads weights, and only when asked. What a suite lacks is the benchmark's own up-front
-check (`bench.requirements.missing_requirements`); of that, hub ids that are not cached (the base, the methods'
+check (`bench.requirements.gaps`); of that, hub ids that are not cached (the base, the methods'
 adapters and ControlNets) and the metric networks (`components()`) can be fetched; the rest (data, adapters to train)
 is only reported. `plan` is pure: given the hub's repo listings it picks the files localctrl's loaders read, so it is
 tested without network. Repos with pickled `.bin` weights only get their `.bin` files, converted to safetensors right
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from bench.requirements import missing_requirements
+from bench.requirements import gaps
 from localctrl.common.files import atomic
 from localctrl.errors import NotAvailableError
 from localctrl.models import weights
@@ -36,7 +36,7 @@ EXACT_FILES = {weights.CLIP_REPO: weights.OPEN_CLIP_FILES}
 
 
 class Need(NamedTuple):
-    what: str  # what it is for, in missing_requirements' words
+    what: str  # what it is for ("base model", "CLIP score (CLIP ViT-B/16 (openai))")
     source: str  # a hub repo id, or a URL
     destination: Path | None = None  # a URL: the file its library reads
     files: tuple[str, ...] = ()  # a hub repo read by another library: the first of these the repo has
@@ -64,22 +64,15 @@ def metric_need(component: weights.Pretrained) -> Need:
 
 
 def needs(suite) -> tuple[list[Need], list[str]]:
-    """What `suite` lacks that can be downloaded, and the missing lines that cannot (data, folders to train)."""
-    missing, wanted, covered = missing_requirements(suite), [], set()
-    repos = [suite.base, *(method.weights for method in suite.methods.values() if method.weights)]
-    for repo in dict.fromkeys(repos):
-        # resolve_pretrained's message, as missing_requirements passes it on: "<what> '<id>' is not in the ... cache"
-        line = next((line for line in missing if f"'{repo}' {weights.NOT_CACHED}" in line), None)
-        if line is not None:
-            wanted.append(Need(line.partition(f" '{repo}'")[0], repo))
-            covered.add(line)
-    for component in (c for c in weights.components() if c.metric):
-        # require's MetricUnavailable, as missing_requirements words it: "<used for> (<name>): <source>. <how>"
-        line = next((line for line in missing if line.startswith(f"{component.used_for} ({component.name}): ")), None)
-        if line is not None:
-            wanted.append(metric_need(component))
-            covered.add(line)
-    return wanted, [line for line in missing if line not in covered]
+    """What `suite` lacks that can be downloaded, and the missing lines that cannot (data, folders to train, convert)."""
+    metrics = {component.name: component for component in weights.components() if component.metric}
+    wanted, others = [], []
+    for gap in gaps(suite):
+        if gap.source is None:
+            others.append(gap.line)
+        else:
+            wanted.append(metric_need(metrics[gap.source]) if gap.metric else Need(gap.what, gap.source))
+    return wanted, others
 
 
 # --- which files (pure) ----------------------------------------------------------------------------------------------
@@ -234,8 +227,7 @@ def download(items: list[Item], say: Callable[[str], None] = print) -> None:
 
 
 def size_text(size: int | None) -> str:
-    if size is None:
-        return "?"
-    if size < 2**10:
-        return f"{size} B"
-    return next(f"{size / scale:.1f} {unit}" for scale, unit in ((2**30, "GB"), (2**20, "MB"), (2**10, "kB")) if size >= scale)
+    """Decimal units, as the hub's own pages show sizes ("?" where a server did not say)."""
+    from rich.filesize import decimal
+
+    return "?" if size is None else decimal(size)

@@ -7,6 +7,7 @@ and missing folders; existing local folders are kept and must fit the tiny base)
 """
 
 from pathlib import Path
+from typing import NamedTuple
 
 from bench.metrics.networks import WEIGHTS
 from bench.suite import Suite
@@ -25,29 +26,52 @@ class MissingRequirements(LocalctrlError):
                          "\n(`--base tiny` runs its mechanics on the shapes world with random stand-ins.)")
 
 
-def _pretrained(name: str, what: str, subfolders: tuple[str, ...] = ("",)) -> str | None:
-    """Why the model `name` cannot be loaded (not here, or pickled weights only: `localctrl convert`), or None."""
+class Gap(NamedTuple):
+    """One thing a suite lacks: the line saying how to provide it, and what `localctrl fetch` could download for it."""
+
+    line: str
+    source: str | None = None  # a hub id or a metric component's name that can be downloaded; None: data, training, convert
+    what: str = ""  # what it is for ("base model", "weights of method(s) …")
+    metric: bool = False  # `source` names a metric component (localctrl.models.weights.components)
+
+
+def _pretrained(name: str, what: str, subfolders: tuple[str, ...] = ("",)) -> Gap | None:
+    """Why the model `name` cannot be loaded (not here: fetch it; pickled weights only: `localctrl convert`), or None."""
     if str(name) in RANDOM_BASES or str(name) in SHIPPED_BASES or name == "random":
         return None
     try:
         check_safetensors(resolve_pretrained(name, what=what), what, subfolders, name=str(name))
-    except (ModelNotAvailableError, PickledWeightsError) as error:
-        return str(error)
+    except ModelNotAvailableError as error:
+        return Gap(str(error), str(name), what)
+    except PickledWeightsError as error:
+        return Gap(str(error))
     return None
 
 
-def _metric(component: str) -> str | None:
+def _metric(component: str) -> Gap | None:
     try:
         require(component)
     except MetricUnavailable as error:
-        return f"{error.metric}: {error.missing}. {error.how}"
+        return Gap(f"{error.metric}: {error.missing}. {error.how}", component, metric=True)
     return None
 
 
-def missing_requirements(suite: Suite) -> list[str]:
-    missing = [_pretrained(suite.base, "base model", ("vae", "unet", "text_encoder"))]
+def metric_components(suite: Suite, lpips_auto: bool) -> list[str]:
+    """The pretrained networks (localctrl.models.weights component names) that the suite's metrics load; LPIPS under
+    `lpips: auto` only with `lpips_auto` (a run leaves it out when it is missing)."""
+    metrics, lpips = suite.metrics, ("on", "auto") if lpips_auto else ("on",)
+    needed = [WEIGHTS[metrics.fid.features]] if metrics.fid and metrics.fid.features in WEIGHTS else []
+    needed += [WEIGHTS["clip"]] if metrics.clip_score == "ViT-B-16/openai" else []
+    needed += [WEIGHTS["lpips"]] if metrics.preservation and metrics.preservation.lpips in lpips else []
+    return list(dict.fromkeys(needed))
+
+
+def gaps(suite: Suite) -> list[Gap]:
+    """Everything the suite lacks, each once, in order: base, data, method weights, metric networks."""
+    found = [_pretrained(suite.base, "base model", ("vae", "unet", "text_encoder"))]
     if suite.data.source != "shapes" and not (Path(suite.data.source) / MANIFEST).is_file():
-        missing.append(f"data: no {MANIFEST} in {suite.data.source}; build it with `localctrl data prepare` (README, Real data: recipes)")
+        found.append(Gap(f"data: no {MANIFEST} in {suite.data.source}; build it with `localctrl data prepare` "
+                         "(README, Real data: recipes)"))
     users: dict[str, list[str]] = {}  # weights → the methods using them (one line each, however many methods share it)
     for name, method in suite.methods.items():
         if method.weights and method.weights != "random" and not Path(method.weights).is_dir():
@@ -55,17 +79,15 @@ def missing_requirements(suite: Suite) -> list[str]:
     for weights, names in users.items():
         what = f"weights of method(s) {', '.join(names)} ({suite.methods[names[0]].kind})"
         if weights.count("/") == 1 and not weights.startswith((".", "/", "~")):
-            missing.append(_pretrained(weights, what))
+            found.append(_pretrained(weights, what))
         else:
-            missing.append(f"{what}: folder {weights} does not exist (adapters: train them with `localctrl train`, README)")
-    metrics = suite.metrics
-    if metrics.fid and metrics.fid.features in ("inception", "clip"):
-        missing.append(_metric(WEIGHTS[metrics.fid.features]))
-    if metrics.clip_score == "ViT-B-16/openai":
-        missing.append(_metric(WEIGHTS["clip"]))
-    if metrics.preservation and metrics.preservation.lpips == "on":
-        missing.append(_metric(WEIGHTS["lpips"]))
-    return list(dict.fromkeys(line for line in missing if line))  # each once, in order
+            found.append(Gap(f"{what}: folder {weights} does not exist (adapters: train them with `localctrl train`, README)"))
+    found += [_metric(component) for component in metric_components(suite, lpips_auto=False)]
+    return list({gap.line: gap for gap in found if gap}.values())
+
+
+def missing_requirements(suite: Suite) -> list[str]:
+    return [gap.line for gap in gaps(suite)]
 
 
 def mechanics_suite(suite: Suite) -> tuple[Suite, list[str]]:
@@ -102,8 +124,5 @@ def stand_ins(suite: Suite) -> list[str]:
     parts = [("base", suite.base)] + ([("data", suite.data.source)] if suite.data.source != "shapes" else [])
     parts += [(f"methods.{name}", method.weights) for name, method in suite.methods.items() if method.weights not in (None, "random")]
     found = [f"{what} {name}" for what, name in parts if is_stand_in(name)]
-    metrics = suite.metrics
-    needed = [WEIGHTS[metrics.fid.features]] if metrics.fid and metrics.fid.features in WEIGHTS else []
-    needed += [WEIGHTS["clip"]] if metrics.clip_score == "ViT-B-16/openai" else []
-    needed += [WEIGHTS["lpips"]] if metrics.preservation and metrics.preservation.lpips in ("on", "auto") else []
-    return found + [component for component in needed if _metric(component) is None and stand_in_root(require(component))]
+    return found + [component for component in metric_components(suite, lpips_auto=True)
+                    if _metric(component) is None and stand_in_root(require(component))]

@@ -132,7 +132,7 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
     out = options.out or Path("localctrl-runs/bench") / suite.name
 
     # --- check everything before any expensive work; what is missing first, since that check writes nothing -----
-    notes = []
+    notes, rehearsed = [], []
     if suite.base == "tiny":
         suite, notes = mechanics_suite(suite)
     elif missing := missing_requirements(suite):
@@ -204,12 +204,13 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
         # One final run per --out at a time from here on (shards only generate, so they need no lock): a second run waits,
         # then finds every score cached and the first run's MLflow runs to reuse.
         with locked(out / ".score-and-log.lock", f"scoring and logging {out}", say):
-            return finish(suite, options, name_or_path, out, stack, items, methods, tasks, counts, scorers, say, progress)
+            return finish(suite, options, name_or_path, out, stack, items, methods, tasks, counts, scorers, say, progress,
+                          rehearsal=bool(rehearsed))
 
 
 def finish(suite: Suite, options: BenchOptions, name_or_path: str, out: Path, stack, items, methods: dict, tasks: list[Task],
-           counts: dict, scorers, say, progress: Progress) -> BenchResult:
-    """detect → score → log, for a run whose images are all generated."""
+           counts: dict, scorers, say, progress: Progress, rehearsal: bool = False) -> BenchResult:
+    """detect → score → log, for a run whose images are all generated (`rehearsal`: on the rehearsal's stand-ins)."""
     detections = {}
     if suite.metrics.edges:
         detections[suite.metrics.edges.detector] = detect(tasks, suite.metrics.edges.detector, out, say, progress)
@@ -235,7 +236,6 @@ def finish(suite: Suite, options: BenchOptions, name_or_path: str, out: Path, st
     result = BenchResult(suite, out, counts, results)
     if options.log:
         names = {"fid.features": scorers.fid_name or "off", "clip": scorers.clip_name or "off", "lpips": scorers.lpips_name or "off"}
-        rehearsal = any(note.startswith("rehearsal:") for note in scorers.notes)
         key = bench_key(suite.model_dump(mode="json"), options.limit, items.ids, names if rehearsal else None)
         try:
             result.run_id = log_suite(suite, key, counts, methods, results, tables, grids, names, str(suite_file(name_or_path)),

@@ -119,12 +119,14 @@ def _bench_notes(run: SuiteRun) -> list[str]:
 
 def draw_figures(runs: list[SuiteRun], folder: Path, files: list[Path], notes: list[str]) -> list[tuple[str, str]]:
     """Each figure as PNG and PDF in `folder`; returns (name, title) of those drawn, and notes why others are not."""
-    drawn = []
+    drawn, stamp = [], captions.rehearsed(runs)
 
     def add(name: str, figure, title: str, missing: str) -> None:
         if figure is None:
             notes.append(f"figure {name}: {missing}")
             return
+        if stamp:  # a figure is often seen without its caption: it says so itself
+            figure.text(0.5, -0.02, captions.REHEARSAL, ha="center", va="top", fontsize=9, color="crimson")
         files.extend(save(figure, folder, name))
         drawn.append((name, title))
 

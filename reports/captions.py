@@ -15,6 +15,11 @@ REHEARSAL = ("Rehearsal on seeded random stand-ins of the pretrained weights (lo
              "is meaningless.")
 
 
+def rehearsed(runs: list[SuiteRun]) -> bool:
+    """Whether any run measured with the rehearsal's stand-in networks (their names say so in the metric.* params)."""
+    return any("rehearsal" in value for run in runs for key, value in run.params.items() if key.startswith("metric."))
+
+
 def weights_note(name: str) -> str:
     """What a network's name says about its weights: random (mechanics), a rehearsal stand-in, or nothing (real)."""
     if "random" in name:
@@ -68,7 +73,7 @@ def table_caption(runs: list[SuiteRun], columns: list[str], ci: str, reference: 
     seeds = first.params.get("suite.seeds", "?")
     where = ", ".join(f"{r.suite} run {r.short_id}" for r in runs)
     sentences = [f"{where}" + (f": {int(items)} items, seeds {seeds}." if items is not None else ".")]
-    if any("rehearsal" in value for run in runs for key, value in run.params.items() if key.startswith("metric.")):
+    if rehearsed(runs):
         sentences.insert(0, REHEARSAL)
     phrases = []
     for run in runs:  # compared runs usually share their implementations; list each distinct one once

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from bench.doctor import component_statuses
 from bench.suite import available_suites, load_suite
 from cli import app
+from localctrl.errors import InputError
 from localctrl.models.weights import components
 from localctrl.rehearsal import MARKER, stand_in_root
 from localctrl.rehearsal.write import REPOS, STEPS, using_rehearsal, write_rehearsal
@@ -41,6 +42,13 @@ def test_every_hub_repo_localctrl_names_has_a_stand_in_that_doctor_finds(rehears
     assert all(s.location for s in statuses), [s.component.name for s in statuses if not s.location]
     shipped = {"shapes-base", "shapes-net"}  # shipped inside the package: real, not stand-ins
     assert {s.component.name for s in statuses if not s.stand_in} == shipped
+
+
+def test_a_folder_with_other_files_is_never_overwritten(tmp_path):
+    (tmp_path / "results.csv").write_text("mine")
+    with pytest.raises(InputError, match="not a rehearsal folder"):
+        write_rehearsal(tmp_path, say=lambda text: None)
+    assert (tmp_path / "results.csv").read_text() == "mine"
 
 
 def test_the_hub_cache_is_laid_out_as_hf_download_leaves_it(rehearsal):

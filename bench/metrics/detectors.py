@@ -9,7 +9,6 @@ Weights come from the Hugging Face cache, safetensors only: UperNet's main branc
 Not yet wired into the bench stages (issue 14's next step).
 """
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -20,51 +19,46 @@ DEPTH_COMPONENT = "DPT large"
 SEG_COMPONENT = "UperNet ConvNeXt-S (ADE20K)"
 
 
-def _folder(component: str):
-    folder = require(component).parent  # the component's marker is its config.json
-    check_safetensors(folder, component, name=str(folder))
-    return folder
+class _Detector:
+    """A transformers model and its image processor, from a component's cache folder; one forward per call."""
+
+    def __init__(self, component: str, model_class, processor_class, device: str):
+        folder = require(component).parent  # the component's marker is its config.json
+        check_safetensors(folder, component, name=str(folder))
+        self.processor = processor_class.from_pretrained(folder)
+        self.model = model_class.from_pretrained(folder, use_safetensors=True).to(device).eval()
+        self.device = device
+
+    @torch.no_grad()
+    def outputs(self, images_uint8: Tensor):
+        pictures = [image.permute(1, 2, 0).cpu().numpy() for image in images_uint8]  # (H, W, 3) uint8, as processors take
+        return self.model(**self.processor(images=pictures, return_tensors="pt").to(self.device))
 
 
-def _pictures(images_uint8: Tensor) -> list[np.ndarray]:
-    return [image.permute(1, 2, 0).cpu().numpy() for image in images_uint8]  # (H, W, 3) uint8, as the processors take them
-
-
-class DepthDetector:
+class DepthDetector(_Detector):
     """(N, 3, H, W) uint8 images → (N, 1, H, W) float32 relative inverse depth."""
 
     def __init__(self, device: str = "cpu"):
         from transformers import DPTForDepthEstimation, DPTImageProcessor
 
-        folder = _folder(DEPTH_COMPONENT)
-        self.processor = DPTImageProcessor.from_pretrained(folder)
-        self.model = DPTForDepthEstimation.from_pretrained(folder, use_safetensors=True).to(device).eval()
-        self.device = device
+        super().__init__(DEPTH_COMPONENT, DPTForDepthEstimation, DPTImageProcessor, device)
 
-    @torch.no_grad()
     def __call__(self, images_uint8: Tensor) -> Tensor:
-        size = tuple(images_uint8.shape[-2:])
-        inputs = self.processor(images=_pictures(images_uint8), return_tensors="pt").to(self.device)
-        outputs = self.model(**inputs)
-        maps = self.processor.post_process_depth_estimation(outputs, target_sizes=[size] * len(images_uint8))
+        sizes = [tuple(images_uint8.shape[-2:])] * len(images_uint8)
+        maps = self.processor.post_process_depth_estimation(self.outputs(images_uint8), target_sizes=sizes)
         return torch.stack([m["predicted_depth"] for m in maps])[:, None].float().cpu()
 
 
-class SegDetector:
+class SegDetector(_Detector):
     """(N, 3, H, W) uint8 images → (N, H, W) int64 ADE20K labels (0..149)."""
 
     def __init__(self, device: str = "cpu"):
         from transformers import AutoImageProcessor, UperNetForSemanticSegmentation
 
-        folder = _folder(SEG_COMPONENT)
-        self.processor = AutoImageProcessor.from_pretrained(folder)
-        self.model = UperNetForSemanticSegmentation.from_pretrained(folder, use_safetensors=True).to(device).eval()
-        self.num_labels, self.device = self.model.config.num_labels, device
+        super().__init__(SEG_COMPONENT, UperNetForSemanticSegmentation, AutoImageProcessor, device)
+        self.num_labels = self.model.config.num_labels
 
-    @torch.no_grad()
     def __call__(self, images_uint8: Tensor) -> Tensor:
-        size = tuple(images_uint8.shape[-2:])
-        inputs = self.processor(images=_pictures(images_uint8), return_tensors="pt").to(self.device)
-        outputs = self.model(**inputs)
-        labels = self.processor.post_process_semantic_segmentation(outputs, target_sizes=[size] * len(images_uint8))
+        sizes = [tuple(images_uint8.shape[-2:])] * len(images_uint8)
+        labels = self.processor.post_process_semantic_segmentation(self.outputs(images_uint8), target_sizes=sizes)
         return torch.stack(labels).long().cpu()

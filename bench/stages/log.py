@@ -33,7 +33,8 @@ def log_suite(suite: Suite, bench_key: str, plan_counts: dict[str, int], methods
     tags = {"localctrl.bench.key": bench_key, "localctrl.bench.role": "suite", "localctrl.suite": suite.name}
     marks = {"localctrl.rehearsal": "true"} if rehearsal else {}
     tags |= marks
-    with start_run(EXPERIMENT, run_name=suite.name + (" (rehearsal)" if rehearsal else ""), params=params, tags=tags, resume_run_id=parent_id) as parent:
+    run_name = suite.name + (" (rehearsal)" if rehearsal else "")
+    with start_run(EXPERIMENT, run_name=run_name, params=params, tags=tags, resume_run_id=parent_id) as parent:
         mlflow.log_metrics({f"plan_{name}": value for name, value in plan_counts.items()})
         mlflow.log_text(Path(suite_file).read_text(encoding="utf-8") if Path(suite_file).is_file() else suite_file, "suite.yaml")
         if notes:

@@ -34,7 +34,6 @@ CLIP_REPO = "timm/vit_base_patch16_clip_224.openai"  # open_clip's source for Vi
 OPEN_CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")  # what open_clip fetches from a repo
 
 
-NOT_CACHED = "is not in the Hugging Face cache"  # resolve_pretrained's words for "fetchable": `localctrl fetch` reads them
 
 
 class ModelNotAvailableError(NotAvailableError):
@@ -88,7 +87,7 @@ def resolve_pretrained(name_or_path: str | Path, what: str = "model") -> Path:
         raise ModelNotAvailableError(f"{what} '{repo_id}' is neither a local folder nor a valid hub id: {error}") from None
     except FileNotFoundError:
         raise ModelNotAvailableError(
-            f"{what} '{repo_id}' {NOT_CACHED} (localctrl never downloads while it runs). "
+            f"{what} '{repo_id}' is not in the Hugging Face cache (localctrl never downloads while it runs). "
             f"{how_to_provide(repo_id)}"
         ) from None
 

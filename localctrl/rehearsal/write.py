@@ -21,6 +21,7 @@ from unittest.mock import patch
 import numpy as np
 from PIL import Image, ImageDraw
 
+from localctrl.errors import InputError
 from localctrl.models.weights import ALEXNET_FILE, CLIP_REPO, INCEPTION_FILE
 from localctrl.rehearsal import MARKER
 from localctrl.rehearsal.hub_cache import write_snapshot
@@ -91,8 +92,6 @@ def write_rehearsal(folder: Path, say: Callable[[str], None] = print) -> Path:
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         if not (folder / MARKER).is_file():
-            from localctrl.errors import InputError
-
             raise InputError(f"{folder} is not empty and not a rehearsal folder: choose a new or empty folder")
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)

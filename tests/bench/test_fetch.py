@@ -108,7 +108,7 @@ def test_dry_run_lists_files_sizes_and_total_and_downloads_nothing(nothing_here,
     monkeypatch.setattr("bench.fetch.url_size", lambda url: 95 * MB if url == INCEPTION_URL else None)
     result = runner.invoke(app, ["fetch", "paper-canny-sd15", "--dry-run"], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
-    for shown in ("unet/diffusion_pytorch_model.safetensors", "3.4 GB", "open_clip_model.safetensors",
+    for shown in ("unet/diffusion_pytorch_model.safetensors", "3.6 GB", "open_clip_model.safetensors",
                   "diffusion_pytorch_model.bin (pickled: converted to safetensors after download)", "inception-2015-12-05.pt",
                   "alexnet-owt-7be5be79.pth", "19 files", "+ unknown", "Dry run: nothing downloaded.",
                   "missing, not downloadable: data: no manifest.jsonl in data/coco-val2017", "HF_HUB_OFFLINE is set"):
