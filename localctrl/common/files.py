@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,9 +88,10 @@ def check_writable(folder: str | Path, what: str) -> Path:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with atomic(folder / ".localctrl-write-check") as probe:
-            probe.write_bytes(b"ok")
-        (folder / ".localctrl-write-check").unlink()
+        # a uniquely named probe: processes that check one folder at once must not delete each other's
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".localctrl-write-check-") as probe:
+            probe.write(b"ok")
+            probe.flush()
         free = shutil.disk_usage(folder).free
     except OSError as error:
         raise InputError(f"{what} {folder} is not writable ({error.strerror or error}): choose another folder") from None

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from localctrl.common.files import atomic, read_image, read_rgb, write_png, write_text
+from localctrl.common.files import atomic, check_writable, read_image, read_rgb, write_png, write_text
 from localctrl.errors import InputError
 
 
@@ -82,3 +82,12 @@ def test_a_broken_checkpoint_or_state_file_is_named_with_what_to_do(tmp_path):
     (tmp_path / "state.json").write_text('{"run_id": ')
     with pytest.raises(InputError, match="state.json: this run state is not valid JSON"):
         read_json(tmp_path / "state.json", "run state")
+
+
+def test_processes_checking_one_folder_at_once_do_not_trip_over_each_others_probe(tmp_path):
+    # two bench processes on one --out check it at the same moment (test_bench_concurrency found the race)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        checked = list(pool.map(lambda _: check_writable(tmp_path / "out", "--out"), range(400)))
+    assert checked == [tmp_path / "out"] * 400 and list((tmp_path / "out").iterdir()) == []
