@@ -310,8 +310,12 @@ def data_prepare(
     caption_column: Annotated[str, typer.Option(help="Caption column of --hf-dataset (a list: its first caption).")] = "caption",
     id_column: Annotated[str | None, typer.Option(help="Column with stable ids in --hf-dataset (default: the row number).")] = None,
     size: Annotated[int, typer.Option(min=32, help="Training size: shorter side resized (Lanczos), centre crop.")] = 512,
-    conditions: Annotated[list[str] | None, typer.Option("--condition", help="canny (OpenCV 100/200) | colour-grid (repeatable).")] = None,
+    conditions: Annotated[list[str] | None, typer.Option("--condition", help="canny (OpenCV 100/200) | colour-grid | depth (DPT) | "
+                                                                             "seg (UperNet, ADE20K) (repeatable).")] = None,
+    depth_model: Annotated[str, typer.Option(help="Depth network: dpt-hybrid (T2I-Adapter's training condition) | dpt-large "
+                                                  "(ControlNet++'s detector).")] = "dpt-hybrid",
     seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N (where the depth and seg networks run).")] = "cpu",
 ) -> None:
     """Prepare real images + captions as a manifest dataset (resumable; unreadable images reported and skipped)."""
     from localctrl.data.prepare import REPORT, prepare_dataset
@@ -320,8 +324,11 @@ def data_prepare(
     if (images is None) == (hf_dataset is None):
         raise InputError("give exactly one of --images (with --captions) or --hf-dataset")
     source = images or hf_dataset_items(hf_dataset, image_column, caption_column, hf_split, id_column)
-    report = prepare_dataset(source, captions, out, size=size, conditions=tuple(conditions or ["canny"]), seed=seed)
+    report = prepare_dataset(source, captions, out, size=size, conditions=tuple(conditions or ["canny"]), seed=seed,
+                             depth_model=depth_model, device=device)
     console.print(f"{report.written} written, {report.reused} already there, {len(report.skipped)} skipped → {out.resolve()}")
+    for condition, repo in report.condition_models.items():
+        console.print(f"{condition} computed with {repo} (recorded in the manifest)")
     if report.skipped:
         console.print(f"[yellow]Skipped images are listed in {(out / REPORT).resolve()}[/yellow]")
 
@@ -410,6 +417,12 @@ def world_check(
         table.add_row(f"align-shapes, {source} (1 obj / 2 obj)", f"{align['all']:.3f} ({align['one_object']:.3f} / {align['two_object']:.3f})")
     table.add_row("FID-shapes, samples vs real", f"{results['fid_shapes_samples_vs_real']:.2f}")
     table.add_row("FID-shapes, real vs real (floor)", f"{results['fid_shapes_real_vs_real']:.2f}")
+    for source in ("real", "reconstructions"):
+        read = results[f"readers_{source}"]
+        table.add_row(f"readers on {'VAE reconstructions' if source != 'real' else 'real images'}: depth RMSE (exact px) / "
+                      "seg px acc / canny edge F1",
+                      f"{read['depth_rmse']:.2f} ({read['depth_exact_pixels']:.3f}) / {read['seg_pixel_accuracy']:.3f} / "
+                      f"{read['canny_edge_f1']:.3f}")
     console.print(table)
     if grid is not None:
         console.print(f"Sample grid: {grid.resolve()}")

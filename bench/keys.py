@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from localctrl.config import SamplerSettings, TrainConfig
+from localctrl.shapes.render import GROUND_TRUTH_VERSIONS
 
 SCORE_VERSION = 1  # bump when a metric's code changes what it computes: cached scores are then recomputed
 # Sampler settings in every sampler key; those added to SamplerSettings since enter a key only when set, so images
@@ -91,14 +92,18 @@ def task_key(base: str, method: str, prompt: str, seed: int, sampler: dict, cond
 
 
 def training_key(config: TrainConfig) -> str:
-    """The trained adapter's folder name: every training setting but where it is written."""
-    return json_hash(config.model_dump(mode="json", exclude={"out"}))[:16]
+    """The trained adapter's folder name: every training setting but where it is written, and, for a condition of the
+    shapes world whose ground truth has changed, the version of that ground truth (so no stale adapter is reused)."""
+    settings = config.model_dump(mode="json", exclude={"out"})
+    if config.data.source == "shapes" and config.condition in GROUND_TRUTH_VERSIONS:
+        settings["ground_truth_version"] = GROUND_TRUTH_VERSIONS[config.condition]
+    return json_hash(settings)[:16]
 
 
-def items_key(ids: list[str], masks: str, reference_edges: str, semantic: str | None) -> str:
+def items_key(ids: list[str], masks: str, reference_edges: str, semantic: str | None, depth: str | None = None) -> str:
     """What scores depend on in the items besides the images: ids, and the tensor hashes of all evaluation masks and
     ground truth (StackedHash over the items in order)."""
-    return json_hash([ids, masks, reference_edges, semantic])
+    return json_hash([ids, masks, reference_edges, semantic, depth])
 
 
 def score_key(method: str, tasks: list[str], reference: list[str], metrics: dict, items: str, fid_reference: str | None,
@@ -113,7 +118,10 @@ def fid_reference_key(images: str, features: str, size: int) -> str:
     return json_hash({"images": images, "features": features, "size": size})[:16]
 
 
-def bench_key(suite: dict, limit: int | None, item_ids: list[str], networks: dict[str, str] | None = None) -> str:
-    """The suite invocation's MLflow parent run: the resolved suite, --limit, the items and, where they are not the
-    suite's own (a rehearsal's stand-ins), the metric networks' names."""
-    return json_hash({"suite": suite, "limit": limit, "items": item_ids} | ({"networks": networks} if networks else {}))
+def bench_key(suite: dict, limit: int | None, item_ids: list[str], networks: dict[str, str] | None = None,
+              weights: dict[str, str | None] | None = None) -> str:
+    """The suite invocation's MLflow parent run: the resolved suite, --limit, the items, the weights each method used
+    (a retrained adapter is another run, not a param conflict) and, where they are not the suite's own (a rehearsal's
+    stand-ins), the metric networks' names."""
+    return json_hash({"suite": suite, "limit": limit, "items": item_ids, "weights": weights}
+                     | ({"networks": networks} if networks else {}))

@@ -9,14 +9,19 @@ and missing folders; existing local folders are kept and must fit the tiny base)
 from pathlib import Path
 from typing import NamedTuple
 
+from bench.metrics.detectors import DETECTORS, RANDOM
 from bench.metrics.networks import WEIGHTS
 from bench.suite import Suite
 from localctrl.data.manifest import MANIFEST
 from localctrl.errors import LocalctrlError
 from localctrl.models.convert import PickledWeightsError, check_safetensors
+from localctrl.models.detectors import NETWORKS, check_network
 from localctrl.models.stacks import RANDOM_BASES, SHIPPED_BASES
 from localctrl.models.weights import MetricUnavailable, ModelNotAvailableError, require, resolve_pretrained
 from localctrl.rehearsal import is_stand_in, stand_in_root
+
+
+MECHANICS_REFERENCE_ITEMS = 64  # `--base tiny`: real reference images FID is compared with (the suite's may be 5,000)
 
 
 class MissingRequirements(LocalctrlError):
@@ -53,7 +58,21 @@ def _metric(component: str) -> Gap | None:
         require(component)
     except MetricUnavailable as error:
         return Gap(f"{error.metric}: {error.missing}. {error.how}", component, metric=True)
+    if component in DETECTOR_COMPONENTS:  # transformers folders: loaded from safetensors only
+        try:
+            check_network(DETECTOR_COMPONENTS[component])
+        except PickledWeightsError as error:
+            return Gap(str(error))
     return None
+
+
+DETECTOR_COMPONENTS = {network.component: name for name, network in NETWORKS.items()}  # component → network name
+
+
+def detectors(suite: Suite) -> list[str]:
+    """The detectors the suite's fidelity metrics read images with."""
+    metrics = suite.metrics
+    return [part.detector for part in (metrics.edges, metrics.depth, metrics.seg) if part is not None]
 
 
 def metric_components(suite: Suite, lpips_auto: bool) -> list[str]:
@@ -63,6 +82,7 @@ def metric_components(suite: Suite, lpips_auto: bool) -> list[str]:
     needed = [WEIGHTS[metrics.fid.features]] if metrics.fid and metrics.fid.features in WEIGHTS else []
     needed += [WEIGHTS["clip"]] if metrics.clip_score == "ViT-B-16/openai" else []
     needed += [WEIGHTS["lpips"]] if metrics.preservation and metrics.preservation.lpips in lpips else []
+    needed += [DETECTORS[name].component for name in detectors(suite) if DETECTORS[name].component]
     return list(dict.fromkeys(needed))
 
 
@@ -107,11 +127,20 @@ def mechanics_suite(suite: Suite) -> tuple[Suite, list[str]]:
     if fid and fid.features in ("inception", "clip"):
         notes.append(f"mechanics mode: FID with random-inception features instead of {fid.features}")
         fid = fid.model_copy(update={"features": "random-inception"})
+    if fid and fid.reference_items > MECHANICS_REFERENCE_ITEMS:  # random features: the number means nothing either way
+        notes.append(f"mechanics mode: FID against {MECHANICS_REFERENCE_ITEMS} reference images instead of {fid.reference_items}")
+        fid = fid.model_copy(update={"reference_items": MECHANICS_REFERENCE_ITEMS})
     clip = "random" if metrics.clip_score != "off" else "off"
     preservation = metrics.preservation
     if preservation and preservation.lpips in ("on", "auto"):
         preservation = preservation.model_copy(update={"lpips": "random"})
-    metrics = metrics.model_copy(update={"fid": fid, "clip_score": clip, "preservation": preservation})
+    update = {"fid": fid, "clip_score": clip, "preservation": preservation}
+    for field in ("depth", "seg"):
+        part = getattr(metrics, field)
+        if part is not None and part.detector in RANDOM:
+            notes.append(f"mechanics mode: {field} read with {RANDOM[part.detector]} instead of {part.detector}")
+            update[field] = part.model_copy(update={"detector": RANDOM[part.detector]})
+    metrics = metrics.model_copy(update=update)
     update = {"data": data, "methods": methods, "metrics": metrics, "base": "tiny"}
     if suite.sampler.precision != "fp32":
         update["sampler"] = suite.sampler.model_copy(update={"precision": "fp32"})  # CPU: exact and not slower at this size

@@ -212,10 +212,14 @@ def finish(suite: Suite, options: BenchOptions, name_or_path: str, out: Path, st
            counts: dict, scorers, say, progress: Progress, rehearsal: bool = False) -> BenchResult:
     """detect → score → log, for a run whose images are all generated (`rehearsal`: on the rehearsal's stand-ins)."""
     detections = {}
-    if suite.metrics.edges:
-        detections[suite.metrics.edges.detector] = detect(tasks, suite.metrics.edges.detector, out, say, progress)
-    if suite.metrics.seg and items.has_semantic:
-        detections["shapes-seg"] = detect(tasks, "shapes-seg", out, say, progress)
+    truth = {"edges": True, "depth": items.has_depth, "labels": items.has_semantic}  # what the items can be compared with
+    for kind, detector in scorers.detectors.items():
+        if truth[kind]:
+            detections[kind] = detect(tasks, detector, out, say, progress, device=options.device,
+                                      name=scorers.detector_names[kind])
+        else:
+            scorers.notes.append(f"{kind} fidelity left out: the items have no {'seg labels' if kind == 'labels' else kind} "
+                                 "to compare with")
     features, fid_key = reference_features(suite, scorers, stack.image_size, out, say)
     if features is not None and len(items) * len(suite.seeds) <= features.shape[1]:
         scorers.notes.append(f"FID from {len(items) * len(suite.seeds)} images per method with {features.shape[1]}-dim features: "
@@ -236,7 +240,10 @@ def finish(suite: Suite, options: BenchOptions, name_or_path: str, out: Path, st
     result = BenchResult(suite, out, counts, results)
     if options.log:
         names = {"fid.features": scorers.fid_name or "off", "clip": scorers.clip_name or "off", "lpips": scorers.lpips_name or "off"}
-        key = bench_key(suite.model_dump(mode="json"), options.limit, items.ids, names if rehearsal else None)
+        names |= {f"detector.{kind}": name for kind, name in scorers.detector_names.items() if kind in detections}
+        names |= {f"condition_model.{condition}": repo for condition, repo in items.condition_models.items()}
+        key = bench_key(suite.model_dump(mode="json"), options.limit, items.ids, names if rehearsal else None,
+                        {name: method.weights for name, method in methods.items()})
         try:
             result.run_id = log_suite(suite, key, counts, methods, results, tables, grids, names, str(suite_file(name_or_path)),
                                       scorers.notes, qualitative, rehearsal=rehearsal)

@@ -58,7 +58,7 @@ class MethodSpec(Section):
     train: dict[str, Any] | None = None  # a partial training config (dotted keys over the suite's train_defaults)
     mask_at_inference: bool = True  # False: control everywhere (the global baseline)
     resize: ResizeMode | None = None  # mask resize mode at inference (default: the adapter's own)
-    scale: float = 1.0
+    scale: float | None = None  # conditioning scale (default: the suite's sampler.scale)
     label: str | None = None  # how tables name the method
     sweep: dict[str, Any] = {}  # ablation coordinates for reports, e.g. {lambda: 1e-3}
     controlnet_mode: ControlNetMode = "mask-residuals"  # docs/method.md, baseline 6
@@ -85,6 +85,20 @@ class EdgeSpec(Section):
     tolerance: int = Field(1, ge=0)
 
 
+DEPTH_DETECTORS = ("shapes-depth", "dpt-large", "dpt-hybrid", "random-dpt")
+SEG_DETECTORS = ("shapes-seg", "upernet-ade20k", "random-upernet")
+
+
+class DepthSpec(Section):
+    # shapes-depth: the shapes world's exact reader; dpt-large: ControlNet++'s detector; dpt-hybrid: T2I-Adapter's
+    detector: Literal[DEPTH_DETECTORS] = "shapes-depth"  # type: ignore[valid-type]
+
+
+class SegSpec(Section):
+    # shapes-seg: the shapes world's exact segmenter; upernet-ade20k: UperNet ConvNeXt-S, 150 ADE20K classes
+    detector: Literal[SEG_DETECTORS] = "shapes-seg"  # type: ignore[valid-type]
+
+
 class PreservationSpec(Section):
     reference_method: str = "text-only"
     band: int = Field(0, ge=0)  # px around the mask edge left out of "outside"
@@ -96,8 +110,15 @@ class MetricsSpec(Section):
     align_shapes: bool = True
     clip_score: Literal["off", "ViT-B-16/openai", "random"] = "off"
     edges: EdgeSpec | None = EdgeSpec()
-    seg: bool = True  # the shapes world's exact segmenter against ground truth
+    depth: DepthSpec | None = None  # depth read back from each image against the items' depth
+    seg: SegSpec | None = SegSpec()  # labels read back from each image against the items' labels
     preservation: PreservationSpec | None = PreservationSpec()
+
+    @field_validator("seg", "depth", mode="before")
+    @classmethod
+    def switch(cls, value):
+        """`true` is the default detector (the shapes world's), `false` none."""
+        return {} if value is True else None if value is False else value
 
 
 class Suite(Section):

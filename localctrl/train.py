@@ -1,7 +1,7 @@
 """`localctrl train`: a T2I-Adapter whose features are masked, with the z0 edge loss, on a frozen base.
 
 One loop, top to bottom: set up → (resume) → for each step: batch, noise, masked adapter features,
-frozen UNet, loss, optimiser step → log → validate (in-mask edge F1, out-of-mask edge density, grid) →
+frozen UNet, loss, optimiser step → log → validate (in-mask fidelity, out-of-mask edge density, grid) →
 checkpoint. Training runs on accelerate (one process or DDP), with frozen modules in bf16/fp16 on GPU.
 """
 
@@ -33,7 +33,7 @@ from localctrl.models.stacks import load_stack
 from localctrl.rehearsal import is_stand_in
 from localctrl.sampling import TextEncoderCache, to_uint8
 from localctrl.train_step import control_loss, freeze, noisy_latents
-from localctrl.validation import validate
+from localctrl.validation import selection, validate
 
 EXPERIMENT = "train"
 
@@ -47,7 +47,8 @@ class TrainResult:
     out: Path
     best_adapter: Path
     last_adapter: Path
-    best_metric: float
+    best_metric: float  # the best validation score: the selection metric, negated where lower is better
+    best_metric_name: str
     steps: int
     run_id: str
 
@@ -70,6 +71,7 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     train_set = ExampleSet(config.data, config.condition, stack.image_size, "train", config.data.train_items())
     validation = ExampleSet(config.data, config.condition, stack.image_size, "val", config.data.validation_items)
     validation_batch = validation.validation_batch(config.seed, config.masks, config.masked)
+    chosen, higher_is_better = selection(config.condition, world=validation.source == "shapes")  # picks adapter-best
     encode_text = TextEncoderCache(stack, accelerator.device, frozen_dtype)  # each unique caption encoded once
     noise_scheduler = DDPMScheduler.from_config(stack.scheduler.config)
     alphas = noise_scheduler.alphas_cumprod.to(accelerator.device)
@@ -141,15 +143,17 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
             stop = False
             if main and (step % config.validate_every == 0 or step == config.steps):
                 local = accelerator.unwrap_model(adapter)
-                metrics, images = validate(stack, local, validation_batch, config.validation_steps, config.seed, config.masked)
+                metrics, images = validate(stack, local, validation_batch, config.validation_steps, config.seed, config.masked,
+                                           config.condition, world=validation.source == "shapes")
                 mlflow.log_metrics(metrics, step=step)
                 grid = save_captioned_grid(to_uint8(images), validation_batch.captions, out / "validation" / f"step-{step:06d}.png",
                                            masks=validation_batch.masks)
                 mlflow.log_artifact(str(grid), "validation")
                 settings = {"masked_training": config.masked, "condition": config.condition, "base": config.base}
                 local.save_pretrained(out / "adapter-last", **settings)
-                if metrics["val_edge_f1_in"] > best:
-                    best, stale = metrics["val_edge_f1_in"], 0
+                score = metrics[chosen] if higher_is_better else -metrics[chosen]  # best: the highest score
+                if score > best:
+                    best, stale = score, 0
                     local.save_pretrained(out / "adapter-best", **settings)
                 else:
                     stale += 1
@@ -163,7 +167,7 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
         accelerator.wait_for_everyone()
         if main:
             mlflow.log_artifacts(str(out / "adapter-best"), "adapter-best")
-        return TrainResult(out, out / "adapter-best", out / "adapter-last", best, step, run.info.run_id if main else None)
+        return TrainResult(out, out / "adapter-best", out / "adapter-last", best, chosen, step, run.info.run_id if main else None)
 
 
 def check_resumable(state: dict, params: dict, num_processes: int, out: Path) -> None:

@@ -1,4 +1,9 @@
-"""Validation during training: in-mask edge fidelity of images sampled with the adapter being trained.
+"""Validation during training: in-mask fidelity of images sampled with the adapter being trained.
+
+Edge F1 in the mask is always measured (against exact edges in the shapes world, canny of the real image on a
+manifest). A depth or seg adapter on the shapes world is also read back with the world's own readers: mean absolute
+depth error and label accuracy in the mask, and that is what picks the best checkpoint; on real data, which has no
+cheap exact reader, edge F1 is the proxy for structure.
 
 `edge_scores` (precision / recall / F1 of detected edges against reference edges, with a tolerance) is shared with
 the benchmark's edge metrics (bench.metrics.fidelity), so training and benchmark measure edges the same way.
@@ -6,6 +11,7 @@ the benchmark's edge metrics (bench.metrics.fidelity), so training and benchmark
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -16,6 +22,8 @@ from localctrl.data.examples import Batch
 from localctrl.local_adapter import LocalAdapter
 from localctrl.models.stacks import Stack
 from localctrl.sampling import Request, sample
+from localctrl.shapes.depth_reader import read_depth
+from localctrl.shapes.segmenter import segment
 
 
 def dilate(edges: Tensor, tolerance: int) -> Tensor:
@@ -47,14 +55,42 @@ def edge_scores(detected: Tensor, reference: Tensor, region: Tensor, tolerance: 
 VALIDATION_GUIDANCE = 4.0  # fixed (the shapes world's CFG): validations compare one run's steps with each other
 
 
+# The metric that picks the best checkpoint, per condition read back in the shapes world, and whether higher is better.
+SELECTION = {"depth": ("val_depth_mae_in", False), "seg": ("val_seg_acc_in", True)}
+EDGE_SELECTION = ("val_edge_f1_in", True)
+
+
+def selection(condition: str, world: bool) -> tuple[str, bool]:
+    """(validation metric that picks the best checkpoint, higher is better) for a condition; world: the shapes world."""
+    return SELECTION.get(condition, EDGE_SELECTION) if world else EDGE_SELECTION
+
+
+def _read(images: Tensor, reader) -> Tensor:
+    pictures = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return torch.from_numpy(np.stack([reader(picture) for picture in pictures])).float()[:, None]
+
+
+def _in_mask_mean(values: Tensor, masks: Tensor) -> float:
+    return float(((values * masks).sum(dim=(1, 2, 3)) / masks.sum(dim=(1, 2, 3)).clamp(min=1)).mean())
+
+
 @torch.no_grad()
-def validate(stack: Stack, adapter: LocalAdapter, batch: Batch, steps: int, seed: int, masked: bool) -> tuple[dict, Tensor]:
-    """In-mask edge F1 against the reference edges and out-of-mask edge density of images sampled for `batch`."""
-    requests = [Request(caption, seed + k, condition, mask if masked else None)
-                for k, (caption, condition, mask) in enumerate(zip(batch.captions, batch.conditions, batch.masks))]
+def validate(stack: Stack, adapter: LocalAdapter, batch: Batch, steps: int, seed: int, masked: bool,
+             condition: str = "canny", world: bool = True) -> tuple[dict, Tensor]:
+    """In-mask fidelity (edge F1; depth error / label accuracy for depth / seg in the shapes world) and out-of-mask
+    edge density of images sampled for `batch`."""
+    requests = [Request(caption, seed + k, condition_map, mask if masked else None)
+                for k, (caption, condition_map, mask) in enumerate(zip(batch.captions, batch.conditions, batch.masks))]
     images = sample(stack, requests, adapter, SamplerSettings(steps=steps, guidance=VALIDATION_GUIDANCE, batch_size=16),
                     progress=False)
     detected = canny(images)
     inside = edge_scores(detected, batch.reference_edges, batch.masks)
     outside = edge_scores(detected, batch.reference_edges, 1 - batch.masks)
-    return {"val_edge_f1_in": float(inside.f1.mean()), "val_edge_density_out": float(outside.density.mean())}, images
+    metrics = {"val_edge_f1_in": float(inside.f1.mean()), "val_edge_density_out": float(outside.density.mean())}
+    if world and condition == "depth" and batch.reference_depth is not None:
+        error = (_read(images, read_depth) - batch.reference_depth).abs()
+        metrics["val_depth_mae_in"] = _in_mask_mean(error, batch.masks)
+    if world and condition == "seg" and batch.reference_labels is not None:
+        hits = (_read(images, segment) == batch.reference_labels[:, None].float()).float()
+        metrics["val_seg_acc_in"] = _in_mask_mean(hits, batch.masks)
+    return metrics, images

@@ -131,7 +131,7 @@ def draw_figures(runs: list[SuiteRun], folder: Path, files: list[Path], notes: l
         drawn.append((name, title))
 
     add("tradeoff", tradeoff_figure(main_table.rows(runs), runs), "In-mask fidelity vs outside-mask preservation",
-        "no method has both edge_f1_in and a preservation metric")
+        "no method has both the condition's in-mask fidelity metric and a preservation metric")
     add("lambda", lambda_figure(runs), "Metrics against λ", "no run has two λ settings or more (sweep.lambda)")
     for run in runs:
         name = "qualitative" + (f"-{run.short_id}" if len(runs) > 1 else "")

@@ -37,6 +37,13 @@ def model_id(name: str) -> str:
     return f"{model} {weights}".strip()
 
 
+DEPTH_READERS = {"shapes-depth": "the shapes world's exact depth reader (ground-plane geometry)",
+                 "dpt-large": "DPT-large (Intel/dpt-large, transformers)", "dpt-hybrid": "DPT hybrid MiDaS (Intel/dpt-hybrid-midas)",
+                 "random-dpt": "a seeded random DPT"}
+SEG_READERS = {"upernet-ade20k": "UperNet ConvNeXt-S ADE20K (openmmlab/upernet-convnext-small, transformers)",
+               "random-upernet": "a seeded random UperNet"}
+
+
 def implementations(params: dict[str, str], columns: list[str]) -> list[str]:
     """One phrase per metric family shown, naming its implementation and model id."""
     shown = set(columns)
@@ -54,8 +61,21 @@ def implementations(params: dict[str, str], columns: list[str]) -> list[str]:
         tolerance = params.get("suite.metrics.edges.tolerance", "?")
         phrases.append(f"edges: {DETECTORS.get(detector, detector)} on the generated image against the condition, "
                        f"{tolerance} px tolerance")
+    if any(c.startswith("depth_") for c in shown):
+        detector = params.get("metric.detector.depth", params.get("suite.metrics.depth.detector", "shapes-depth"))
+        source = params.get("metric.condition_model.depth")
+        phrases.append(f"depth: {DEPTH_READERS.get(detector.removeprefix('rehearsal-'), detector)}{weights_note(detector)} on the "
+                       "generated image against the condition" + (f" ({source} on the real image)" if source else "") +
+                       ", 0-255 disparity; RMSE with the prediction scaled by its maximum (ControlNet++), RMSE / AbsRel aligned "
+                       "by least-squares scale and shift in the mask; leakage: R² of the aligned prediction outside")
     if any(c.startswith("seg_") for c in shown):
-        phrases.append("segmentation: the shapes world's exact segmenter against ground-truth labels")
+        detector = params.get("metric.detector.labels", params.get("suite.metrics.seg.detector", "shapes-seg"))
+        if detector == "shapes-seg":
+            phrases.append("segmentation: the shapes world's exact segmenter against ground-truth labels")
+        else:
+            phrases.append(f"segmentation: {SEG_READERS.get(detector.removeprefix('rehearsal-'), detector)}{weights_note(detector)} "
+                           "on the generated image against the condition's labels; mIoU over the classes present, per sample")
+        phrases.append("seg leakage: the share of the condition's labelled pixels outside the mask that the image reproduces")
     if any(c.startswith(("ssim_out", "psnr_out", "lpips_out")) for c in shown):
         reference = params.get("suite.metrics.preservation.reference_method", "text-only")
         band = params.get("suite.metrics.preservation.band", "0")

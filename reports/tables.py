@@ -139,6 +139,22 @@ def latex_escape(text: str) -> str:
     return "".join(_latex_char(ch) for ch in text)
 
 
+def group_rows(columns: list[str]) -> list[str]:
+    """A header row naming each run of columns of one family (edges, depth, segmentation, …), with rules under them,
+    when the table measured more than one condition's fidelity; else none."""
+    groups = [metrics.group(column) for column in columns]
+    if len(set(groups) & set(metrics.CONDITION_GROUPS.values())) < 2:
+        return []
+    spans, start = [], 0
+    for index in range(1, len(groups) + 1):
+        if index == len(groups) or groups[index] != groups[start]:
+            spans.append((groups[start], start + 2, index + 1))  # LaTeX column numbers: 1 is the row title
+            start = index
+    cells = [""] + [rf"\multicolumn{{{last - first + 1}}}{{c}}{{{name}}}" for name, first, last in spans]
+    rules = " ".join(rf"\cmidrule(lr){{{first}-{last}}}" for _, first, last in spans)
+    return [" & ".join(cells) + r" \\", rules]
+
+
 def latex(table: MetricTable, label: str = "tab:results") -> str:
     """A `table` float with a booktabs `tabular`, to \\input into a paper (needs booktabs and graphicx)."""
     columns = len(table.columns)
@@ -146,7 +162,7 @@ def latex(table: MetricTable, label: str = "tab:results") -> str:
     wide = columns > 5  # scaled to the text width: a paper's column is narrower than 6 metric columns with CIs
     if wide:
         lines.append(r"\resizebox{\linewidth}{!}{%")
-    lines += [rf"\begin{{tabular}}{{l{'c' * columns}}}", r"\toprule",
+    lines += [rf"\begin{{tabular}}{{l{'c' * columns}}}", r"\toprule", *group_rows(table.columns),
               " & ".join(latex_escape(t) for t in [table.row_title] + [_title(table, c) for c in table.columns]) + r" \\", r"\midrule"]
     for row, row_cells in cells(table):
         shown = [latex_escape(row)]

@@ -94,19 +94,47 @@ def test_stock_diffusers_loads_the_stand_in_pipeline_and_ours_gets_the_same_weig
 
 
 def test_the_depth_and_seg_detectors_load_their_stand_ins_through_the_real_loaders(rehearsal):
-    from bench.metrics.detectors import DepthDetector, SegDetector
     from localctrl.models.convert import PickledWeightsError, convert_to_safetensors
+    from localctrl.models.detectors import TransformersDetector
 
     with using_rehearsal(rehearsal):
         with pytest.raises(PickledWeightsError, match="pytorch_model.bin"):  # UperNet's repo: a pickle only
-            SegDetector()
+            TransformersDetector.named("upernet-ade20k")
         convert_to_safetensors("openmmlab/upernet-convnext-small", say=lambda text: None)
-        depth, seg = DepthDetector(), SegDetector()
+        depth, seg = TransformersDetector.named("dpt-large"), TransformersDetector.named("upernet-ade20k")
     images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
     maps = depth(images)
     assert maps.shape == (2, 1, 64, 64) and torch.isfinite(maps).all() and torch.equal(maps, depth(images))
     labels = seg(images)
-    assert labels.shape == (2, 64, 64) and labels.dtype == torch.int64 and 0 <= labels.min() and labels.max() < seg.num_labels == 150
+    assert labels.shape == (2, 1, 64, 64) and torch.equal(labels, labels.round()) and 0 <= labels.min() and labels.max() < 150
+    assert seg.model.config.num_labels == 150
+
+
+def test_data_prepare_computes_depth_and_seg_with_the_networks_and_records_them(rehearsal, tmp_path):
+    import json
+
+    import numpy as np
+
+    from localctrl.common.files import read_image
+    from localctrl.data.prepare import prepare_dataset
+    from localctrl.models.convert import PickledWeightsError, convert_to_safetensors
+
+    images, captions = rehearsal / "coco" / "val2017", rehearsal / "coco" / "annotations" / "captions_val2017.json"
+    with using_rehearsal(rehearsal):
+        with pytest.raises(PickledWeightsError, match="localctrl convert Intel/dpt-hybrid-midas"):  # before any image is read
+            prepare_dataset(images, captions, tmp_path / "data", size=64, conditions=("depth",))
+        assert not (tmp_path / "data" / "manifest.jsonl").exists()
+        for repo in ("Intel/dpt-hybrid-midas", "openmmlab/upernet-convnext-small"):
+            convert_to_safetensors(repo, say=lambda text: None)
+        report = prepare_dataset(images, captions, tmp_path / "data", size=64, conditions=("depth", "seg"))
+    assert report.written == 32 and report.condition_models == {"depth": "Intel/dpt-hybrid-midas",
+                                                                  "seg": "openmmlab/upernet-convnext-small"}
+    rows = [json.loads(line) for line in (tmp_path / "data" / "manifest.jsonl").read_text().splitlines()]
+    assert all(row["condition_models"] == report.condition_models and row["seg_palette"] == "ade20k" for row in rows)
+    depth = read_image(tmp_path / "data" / rows[0]["conditions"]["depth"])
+    labels = np.stack([read_image(tmp_path / "data" / row["conditions"]["seg"]) for row in rows])
+    assert depth.shape == (64, 64) and depth.min() == 0 and depth.max() == 255  # min-max normalised, as the annotators do
+    assert labels.dtype == np.uint8 and labels.max() < 150
 
 
 def run(arguments: list[str]) -> str:

@@ -1,64 +1,82 @@
-"""Depth and segmentation detectors that read generated images (transformers), as the published evaluations use them.
+"""The detectors that read a condition back from an image, by name: edges, depth and segmentation.
 
-- depth: DPT-large (`Intel/dpt-large`), what ControlNet++ measures depth RMSE with; relative inverse depth,
-  nearer is larger, resized back to the image with the processor's own post-processing.
-- segmentation: UperNet ConvNeXt-S on ADE20K (`openmmlab/upernet-convnext-small`): 150 labels per pixel.
+Every detector takes uint8 images (N, 3, H, W) and returns (N, 1, H, W) float maps of one kind:
+- edges (0/1): `canny` (kornia 0.1/0.2, ControlNet++'s) and `canny-opencv` (OpenCV 100/200, the reference's);
+- depth (disparity, nearer is larger): `shapes-depth` (the shapes world's exact reader, 0-255 as the world's maps);
+  relative inverse depth in the network's own units, which the bench scales by its maximum: `dpt-large` (Intel/dpt-large, what ControlNet++ measures depth
+  RMSE with), `dpt-hybrid` (Intel/dpt-hybrid-midas, what T2I-Adapter's depth adapter was trained on), `random-dpt`;
+- labels: `shapes-seg` (the shapes world's exact segmenter, 4 classes) and `upernet-ade20k` (UperNet ConvNeXt-S,
+  openmmlab/upernet-convnext-small, 150 ADE20K classes), `random-upernet`.
 
-Weights come from the Hugging Face cache, safetensors only: UperNet's main branch holds a pickled `.bin` only (so
-`localctrl convert` it once, or `localctrl fetch`, which converts); DPT-large's has both.
-Not yet wired into the bench stages (issue 14's next step).
+The transformers networks are localctrl.models.detectors' (data preparation computes depth and seg conditions with
+the same ones). `random-*` are seeded random stand-ins with the real architecture cut small (mechanics only:
+`--base tiny` asks for them), built in memory.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
 import torch
 from torch import Tensor
 
-from localctrl.models.convert import check_safetensors
-from localctrl.models.weights import require
+from localctrl.data.conditions import canny, canny_opencv
+from localctrl.models.detectors import NETWORKS, TransformersDetector
+from localctrl.shapes.depth_reader import read_depth
+from localctrl.shapes.render import GROUND_TRUTH_VERSIONS
+from localctrl.shapes.scene import SHAPES
+from localctrl.shapes.segmenter import segment
 
-DEPTH_COMPONENT = "DPT large"
-SEG_COMPONENT = "UperNet ConvNeXt-S (ADE20K)"
-
-
-class _Detector:
-    """A transformers model and its image processor, from a component's cache folder; one forward per call."""
-
-    def __init__(self, component: str, model_class, processor_class, device: str):
-        folder = require(component).parent  # the component's marker is its config.json
-        check_safetensors(folder, component, name=str(folder))
-        self.processor = processor_class.from_pretrained(folder)
-        self.model = model_class.from_pretrained(folder, use_safetensors=True).to(device).eval()
-        self.device = device
-
-    @torch.no_grad()
-    def outputs(self, images_uint8: Tensor):
-        pictures = [image.permute(1, 2, 0).cpu().numpy() for image in images_uint8]  # (H, W, 3) uint8, as processors take
-        return self.model(**self.processor(images=pictures, return_tensors="pt").to(self.device))
+Kind = Literal["edges", "depth", "labels"]
 
 
-class DepthDetector(_Detector):
-    """(N, 3, H, W) uint8 images → (N, 1, H, W) float32 relative inverse depth."""
+@dataclass(frozen=True)
+class DetectorSpec:
+    kind: Kind
+    component: str | None = None  # localctrl.models.weights component whose weights it loads (None: none needed)
+    classes: int | None = None  # label detectors: how many classes they tell apart
+    background: int | None = None  # label detectors: the class that means "nothing here" (ADE20K has none)
+    relative: bool = False  # depth detectors: relative inverse depth in arbitrary units (DPT), not 0-255 disparity
+    version: int = 1  # bumped when what it outputs changes: cached detections of another version are not reused
 
-    def __init__(self, device: str = "cpu"):
-        from transformers import DPTForDepthEstimation, DPTImageProcessor
-
-        super().__init__(DEPTH_COMPONENT, DPTForDepthEstimation, DPTImageProcessor, device)
-
-    def __call__(self, images_uint8: Tensor) -> Tensor:
-        sizes = [tuple(images_uint8.shape[-2:])] * len(images_uint8)
-        maps = self.processor.post_process_depth_estimation(self.outputs(images_uint8), target_sizes=sizes)
-        return torch.stack([m["predicted_depth"] for m in maps])[:, None].float().cpu()
+    def folder(self, name: str) -> str:
+        """The name of its cache folder (bench.stages.detect): the name, and the version after the first."""
+        return name if self.version == 1 else f"{name}-v{self.version}"
 
 
-class SegDetector(_Detector):
-    """(N, 3, H, W) uint8 images → (N, H, W) int64 ADE20K labels (0..149)."""
+DETECTORS: dict[str, DetectorSpec] = {
+    "canny": DetectorSpec("edges"),
+    "canny-opencv": DetectorSpec("edges"),
+    "shapes-depth": DetectorSpec("depth", version=GROUND_TRUTH_VERSIONS["depth"]),  # it reads the world's depth
+    "dpt-large": DetectorSpec("depth", NETWORKS["dpt-large"].component, relative=True),
+    "dpt-hybrid": DetectorSpec("depth", NETWORKS["dpt-hybrid"].component, relative=True),
+    "random-dpt": DetectorSpec("depth", relative=True),
+    "shapes-seg": DetectorSpec("labels", classes=1 + len(SHAPES), background=0),
+    "upernet-ade20k": DetectorSpec("labels", NETWORKS["upernet-ade20k"].component, classes=150),
+    "random-upernet": DetectorSpec("labels", classes=150),
+}
+RANDOM = {"dpt-large": "random-dpt", "dpt-hybrid": "random-dpt", "upernet-ade20k": "random-upernet"}  # --base tiny
 
-    def __init__(self, device: str = "cpu"):
-        from transformers import AutoImageProcessor, UperNetForSemanticSegmentation
 
-        super().__init__(SEG_COMPONENT, UperNetForSemanticSegmentation, AutoImageProcessor, device)
-        self.num_labels = self.model.config.num_labels
+def _per_image(read: Callable[[np.ndarray], np.ndarray]) -> Callable[[Tensor], Tensor]:
+    return lambda images: torch.stack([torch.from_numpy(read(image.permute(1, 2, 0).numpy())) for image in images]).float()[:, None]
 
-    def __call__(self, images_uint8: Tensor) -> Tensor:
-        sizes = [tuple(images_uint8.shape[-2:])] * len(images_uint8)
-        labels = self.processor.post_process_semantic_segmentation(self.outputs(images_uint8), target_sizes=sizes)
-        return torch.stack(labels).long().cpu()
+
+def load_detector(name: str, device: str = "cpu") -> Callable[[Tensor], Tensor]:
+    """The detector called `name`: uint8 (N, 3, H, W) → (N, 1, H, W) float (see the module docstring)."""
+    spec = DETECTORS[name]
+    if name == "canny":
+        return lambda images: canny(images.float() / 255)
+    if name == "canny-opencv":
+        return lambda images: canny_opencv(images.float() / 255)
+    if name == "shapes-depth":
+        return _per_image(read_depth)
+    if name == "shapes-seg":
+        return _per_image(segment)
+    if name in ("random-dpt", "random-upernet"):
+        from localctrl.rehearsal.models import dpt_large_model, upernet_convnext_model
+
+        model, processor = (dpt_large_model if name == "random-dpt" else upernet_convnext_model)(seed=0)
+        return TransformersDetector(model, processor, spec.kind, device)
+    return TransformersDetector.named(name, device)

@@ -70,6 +70,12 @@ def depth_errors(pred: Tensor, target: Tensor, region: Tensor) -> dict[str, Tens
     return {"rmse": rmse.float(), "absrel": relative.float()}
 
 
+def depth_rmse(pred: Tensor, target: Tensor, region: Tensor) -> Tensor:
+    """Per-sample RMSE over the region of two depth maps (N, 1, H, W) in the same units, no alignment."""
+    error = (pred.double() - target.double()) ** 2 * region.double()
+    return (error.sum(dim=(1, 2, 3)) / region.double().sum(dim=(1, 2, 3))).sqrt().float()
+
+
 def depth_rmse_max_scaled(pred: Tensor, target: Tensor, region: Tensor) -> Tensor:
     """ControlNet++'s depth RMSE, per sample, over the region: the prediction scaled to 0-255 by its own maximum over
     the whole image (`pred * 255 / pred.max()`), against the condition map in 0-255, no alignment.
@@ -77,10 +83,8 @@ def depth_rmse_max_scaled(pred: Tensor, target: Tensor, region: Tensor) -> Tenso
     As ControlNet++'s evaluation (and ControlAR's `evaluations/depth_rmse.py`) computes it with the whole image as the
     region; maps (N, 1, H, W), pred in the detector's units (DPT: relative inverse depth, nearer is larger).
     """
-    pred, target, region = pred.double(), target.double(), region.double()
-    peak = pred.flatten(1).amax(dim=1).clamp(min=1e-12)[:, None, None, None]
-    error = (pred * 255 / peak - target) ** 2 * region
-    return (error.sum(dim=(1, 2, 3)) / region.sum(dim=(1, 2, 3))).sqrt().float()
+    peak = pred.double().flatten(1).amax(dim=1).clamp(min=1e-12)[:, None, None, None]
+    return depth_rmse(pred.double() * 255 / peak, target, region)
 
 
 def depth_leakage(pred: Tensor, condition: Tensor, outside: Tensor) -> Tensor:

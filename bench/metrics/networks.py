@@ -13,6 +13,7 @@ from functools import cached_property
 import numpy as np
 
 from bench.metrics.clip_score import ClipScorer
+from bench.metrics.detectors import DETECTORS
 from bench.metrics.features import FeatureExtractor, inception_features, random_inception_features, shapes_net_features
 from bench.metrics.masked import load_lpips
 from bench.suite import Suite
@@ -53,7 +54,10 @@ class Scorers:
         self.clip_name = CLIP_NAMES.get(spec.clip_score)
         self.lpips_name = LPIPS_NAMES.get(spec.preservation.lpips) if spec.preservation else None
         self.wants_shapes_net = bool(spec.align_shapes or self.fid_name == "shapes-net")
-        needed = []
+        # detector kind → detector name (bench.metrics.detectors), for the conditions the suite measures
+        self.detectors = {kind: part.detector for kind, part in (("edges", spec.edges), ("depth", spec.depth), ("labels", spec.seg))
+                          if part is not None}
+        needed = [DETECTORS[name].component for name in self.detectors.values() if DETECTORS[name].component]
         if self.fid_name in ("inception", "clip-ViT-B-16/openai"):
             needed.append(WEIGHTS[spec.fid.features])
         if self.clip_name == "ViT-B-16/openai":
@@ -72,6 +76,17 @@ class Scorers:
         self.fid_name = self._named(self.fid_name, fid_weights)
         self.clip_name = self._named(self.clip_name, WEIGHTS["clip"])
         self.lpips_name = self._named(self.lpips_name, WEIGHTS["lpips"])
+        self.detector_names = {kind: self._detector_name(name) for kind, name in self.detectors.items()}
+
+    @staticmethod
+    def _detector_name(name: str) -> str:
+        """A detector's name, "rehearsal-…" where its weights are the rehearsal's stand-in."""
+        component = DETECTORS[name].component
+        return f"rehearsal-{name}" if component and stand_in_root(require(component)) is not None else name
+
+    def detector_key(self, metric: str, kind: str) -> str:
+        """Metric key of a fidelity metric read with the suite's detector of `kind`; random or stand-in ones say so."""
+        return self.key(metric, self.detector_names[kind])
 
     def _named(self, name: str | None, component: str | None) -> str | None:
         """A real network's name, or its stand-in name when its file is the rehearsal's (named so in every key)."""

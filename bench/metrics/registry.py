@@ -36,8 +36,15 @@ METRICS: dict[str, MetricSpec] = {
     # Edge density outside the mask depends on the scene as much as on the method (the text-only image has edges
     # there too): no better direction, so it is reported but never ranked.
     "edge_density_out": MetricSpec("edge density out", None),
+    # Depth in 0-255 disparity units: ControlNet++'s RMSE (the prediction scaled by its maximum, no alignment), and
+    # RMSE / AbsRel after the least-squares scale and shift in the mask (MiDaS's protocol: only depth's shape counts).
+    "depth_rmse_in": MetricSpec("depth RMSE in", False, 2),
+    "depth_rmse_aligned_in": MetricSpec("depth RMSE aligned in", False, 2, headline=False),
+    "depth_absrel_in": MetricSpec("depth AbsRel in", False, headline=False),
+    "depth_leakage_out": MetricSpec("depth leakage out", False),
     "seg_miou_in": MetricSpec("seg mIoU in", True),
     "seg_acc_in": MetricSpec("seg acc in", True, headline=False),
+    "seg_leakage_out": MetricSpec("seg leakage out", False),
     "ssim_out": MetricSpec("SSIM out", True),
     "psnr_out": MetricSpec("PSNR out", True, 2, unit="dB", cap=PSNR_CAP_DB),
     "lpips_out": MetricSpec("LPIPS out", False),
@@ -56,6 +63,28 @@ def base_of(key: str) -> tuple[str, str] | None:
         if key.startswith(base + "_"):
             return base, key[len(base) + 1 :]
     return None
+
+
+CONDITION_GROUPS = {"edge_": "edges", "depth_": "depth", "seg_": "segmentation"}
+
+
+def group(key: str) -> str:
+    """The family a metric's column belongs to: a condition's fidelity (edges, depth, segmentation), preservation, or
+    image quality (FID, CLIP score, …); a table that measured several conditions groups its columns by it."""
+    found = base_of(key)
+    base = found[0] if found else key
+    for prefix, name in CONDITION_GROUPS.items():
+        if base.startswith(prefix):
+            return name
+    return "preservation" if base in ("ssim_out", "psnr_out", "lpips_out") else "image"
+
+
+FIDELITY = {"depth": "depth_rmse_in", "seg": "seg_miou_in"}  # a condition's headline in-mask fidelity (else edge F1)
+
+
+def fidelity_metric(condition: str | None) -> str:
+    """The headline in-mask fidelity metric of a suite's condition: depth RMSE, seg mIoU, or edge F1 for edge maps."""
+    return FIDELITY.get(condition or "", "edge_f1_in")
 
 
 def spec(key: str) -> MetricSpec:

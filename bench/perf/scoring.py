@@ -15,10 +15,10 @@ import torch
 from rich.console import Console
 
 from bench.metrics.clip_score import ClipScorer
+from bench.metrics.detectors import load_detector
 from bench.metrics.features import random_inception_features, shapes_net_features
 from bench.metrics.fidelity import edge_fidelity, edge_leakage, seg_scores
 from bench.metrics.masked import load_lpips, masked_lpips, masked_psnr, masked_ssim
-from bench.stages.detect import shapes_segmentation
 from localctrl.data.conditions import canny
 from localctrl.models.weights import SHAPES_NET_DIR
 from localctrl.shapes.net import align_shapes, load_shapes_net
@@ -36,8 +36,10 @@ def metric_functions(prompts: list[str]) -> dict[str, Callable]:
         edge_fidelity(detected, reference, masks)
         edge_leakage(detected, reference, 1 - masks)
 
+    segment = load_detector("shapes-seg")
+
     def seg(images, others, masks, reference, rows):
-        labels = shapes_segmentation(images).long()
+        labels = segment(images).long()
         seg_scores(labels, labels.flip(0), masks, num_classes=1 + len(SHAPES))
 
     @torch.no_grad()

@@ -38,14 +38,16 @@ class ItemTensors:
     conditions: Tensor  # (n, C, H, W) in [0, 1]: what the adapters are given
     masks: Tensor  # (n, 1, H, W) in {0, 1}: where control is asked for (and what "in"/"out" mean)
     reference_edges: Tensor  # (n, 1, H, W): exact edges in the shapes world, else the condition's detector on the image
-    semantic: Tensor | None  # (n, H, W) labels in the shapes world (exact), else None
+    semantic: Tensor | None  # (n, H, W) seg labels: exact in the shapes world, a manifest's `seg` labels; else None
+    depth: Tensor | None  # (n, 1, H, W) disparity 0-255: exact in the shapes world, a manifest's `depth`; else None
 
     def at(self, rows: Sequence[int]) -> "ItemTensors":
         """The same tensors for `rows` (each among self.rows), in that order."""
         index = [self.rows.index(row) for row in rows]
-        pick = (lambda tensor: tensor[index]) if index else (lambda tensor: tensor[:0])
+        pick = (lambda tensor: tensor[index] if index else tensor[:0])
+        maybe = (lambda tensor: pick(tensor) if tensor is not None else None)
         return ItemTensors(list(rows), [self.prompts[i] for i in index], pick(self.conditions), pick(self.masks),
-                           pick(self.reference_edges), pick(self.semantic) if self.semantic is not None else None)
+                           pick(self.reference_edges), maybe(self.semantic), maybe(self.depth))
 
 
 class BenchItems:
@@ -54,11 +56,13 @@ class BenchItems:
     def __init__(self, suite: Suite, examples: ExampleSet, image_size: int):
         self.suite, self.examples, self.image_size = suite, examples, image_size
         self.ids = item_ids(examples)
-        self.has_semantic = examples.source == "shapes"
+        # The networks that computed a prepared dataset's depth / seg (`localctrl data prepare`), logged with the run.
+        self.condition_models = {} if examples.source == "shapes" else dict(examples.items[0].extra.get("condition_models", {}))
         self.prompts: list[str] = []
         self.condition_keys: list[str] = []
         self.mask_keys: list[str] = []
-        masks, edges, semantic = StackedHash(len(self)), StackedHash(len(self)), StackedHash(len(self))
+        masks, edges, semantic, depth = (StackedHash(len(self)) for _ in range(4))
+        self.has_semantic = self.has_depth = True  # until an item lacks them
         for start in range(0, len(self), CHUNK):  # the one pass that checks every item and keys it
             part = self.load(range(start, min(start + CHUNK, len(self))))
             self.prompts += part.prompts
@@ -66,9 +70,14 @@ class BenchItems:
             self.mask_keys += [tensor_hash(mask) for mask in part.masks]
             masks.update(part.masks)
             edges.update(part.reference_edges)
+            self.has_semantic &= part.semantic is not None
+            self.has_depth &= part.depth is not None
             if part.semantic is not None:
                 semantic.update(part.semantic)
-        self.key = items_key(self.ids, masks.hexdigest(), edges.hexdigest(), semantic.hexdigest() if self.has_semantic else None)
+            if part.depth is not None:
+                depth.update(part.depth)
+        truths = [semantic.hexdigest() if self.has_semantic else None, depth.hexdigest() if self.has_depth else None]
+        self.key = items_key(self.ids, masks.hexdigest(), edges.hexdigest(), *truths)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -78,10 +87,8 @@ class BenchItems:
         rows = list(rows)
         masks = torch.from_numpy(np.stack([self.mask(row) for row in rows]))[:, None]
         batch = self.examples.batch(rows, masks)
-        semantic = None
-        if self.has_semantic:
-            semantic = torch.from_numpy(np.stack([self.examples.example(row).ground_truth["seg"] for row in rows])).long()
-        return ItemTensors(rows, batch.captions, batch.conditions, masks, batch.reference_edges, semantic)
+        return ItemTensors(rows, batch.captions, batch.conditions, masks, batch.reference_edges, batch.reference_labels,
+                           batch.reference_depth)
 
     def load_for(self, rows: Sequence[int]) -> ItemTensors:
         """`load` of the distinct rows, returned for `rows` as given (tasks of one chunk share items)."""

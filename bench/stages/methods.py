@@ -61,7 +61,8 @@ def resolve_method(suite: Suite, name: str, stack: Stack, cache: Path) -> Method
     controlnet = resolve_controlnet(suite, name, stack) if spec.kind == "controlnet" else None
     control = adapter or controlnet
     origin = origin or (spec.weights if controlnet is not None else None)
-    key = method_key(spec.kind, spec.mask_at_inference, spec.scale, control.resize if control else None,
+    scale = suite.sampler.scale if spec.scale is None else spec.scale  # the key holds the scale used, however it is set
+    key = method_key(spec.kind, spec.mask_at_inference, scale, control.resize if control else None,
                      module_hash(control) if control else None, controlnet.mode if controlnet else None)
     if control is not None:
         control.to(stack.unet.device)  # features are computed where the UNet runs (--device)

@@ -1,8 +1,9 @@
 """Scoring: per-sample metric rows for one method (→ parquet) and its aggregates with 95% CIs (→ JSON), cached.
 
 Per-sample metric keys (bench.metrics.registry names them all): edge_{precision,recall,f1,ssim}_in,
-edge_density_out, edge_leakage_out, seg_{miou,acc}_in, {ssim,psnr,lpips}_out (against the text-only image with
-the same prompt and seed), align_shapes, clip_score; each aggregate carries `_ci_lo` / `_ci_hi`. Set metrics: fid
+edge_density_out, edge_leakage_out, depth_{rmse,rmse_aligned,absrel}_in, depth_leakage_out, seg_{miou,acc}_in,
+seg_leakage_out, {ssim,psnr,lpips}_out (against the text-only image with the same prompt and seed), align_shapes,
+clip_score; each aggregate carries `_ci_lo` / `_ci_hi`. Set metrics: fid
 (with a bootstrap CI) and kid against the suite's real reference images. The score key (bench.keys) covers the
 images' task keys, the evaluation masks and ground truth, and the metric settings, so a rerun with nothing changed
 reads the files back.
@@ -21,7 +22,16 @@ from scipy.linalg import LinAlgWarning
 from bench.keys import score_key
 from bench.metrics import registry
 from bench.metrics.bootstrap import mean_ci
-from bench.metrics.fidelity import edge_fidelity, edge_leakage, seg_scores
+from bench.metrics.detectors import DETECTORS
+from bench.metrics.fidelity import (
+    depth_errors,
+    depth_leakage,
+    depth_rmse,
+    edge_fidelity,
+    edge_leakage,
+    seg_leakage,
+    seg_scores,
+)
 from bench.metrics.frechet import fid_bootstrap_ci, fid_from_features, kid_from_features
 from bench.metrics.masked import exclude_band, masked_lpips, masked_psnr, masked_ssim
 from bench.metrics.networks import Scorers
@@ -31,7 +41,6 @@ from bench.stages.plan import Task
 from bench.suite import Suite
 from localctrl.common.files import atomic, read_rgb, recorded_problem, write_text
 from localctrl.shapes.net import align_shapes
-from localctrl.shapes.scene import SHAPES
 
 BATCH = 64
 
@@ -46,18 +55,26 @@ def per_sample(suite: Suite, items: BenchItems, tasks: list[Task], reference: li
         inside = item.masks
         outside = 1 - inside
         values: dict[str, torch.Tensor | np.ndarray] = {}
-        if spec.edges:
-            detected = detections[spec.edges.detector].load(part)
+        if "edges" in detections:
+            detected = detections["edges"].load(part)
             reference_edges = item.reference_edges
             fidelity = edge_fidelity(detected, reference_edges, inside, spec.edges.tolerance)
             values |= {f"edge_{name}_in": fidelity[name] for name in ("precision", "recall", "f1")}
             values["edge_ssim_in"] = fidelity["edge_ssim"]
             values["edge_density_out"] = edge_fidelity(detected, reference_edges, outside, spec.edges.tolerance)["density"]
             values["edge_leakage_out"] = edge_leakage(detected, reference_edges, outside, spec.edges.tolerance)
-        if spec.seg and item.semantic is not None:
-            labels = detections["shapes-seg"].load(part).long()
-            seg = seg_scores(labels, item.semantic[:, None], inside, num_classes=1 + len(SHAPES))
-            values |= {"seg_miou_in": seg["miou"], "seg_acc_in": seg["pixel_acc"]}
+        if "depth" in detections:  # as stored: in 0-255, a relative detector's scaled by its maximum (ControlNet++'s RMSE)
+            predicted, target, key = detections["depth"].load(part), item.depth, scorers.detector_key
+            aligned = depth_errors(predicted, target, inside)  # scale-and-shift aligned in the mask, as MiDaS evaluates
+            values |= {key("depth_rmse_in", "depth"): depth_rmse(predicted, target, inside),
+                       key("depth_rmse_aligned_in", "depth"): aligned["rmse"], key("depth_absrel_in", "depth"): aligned["absrel"],
+                       key("depth_leakage_out", "depth"): depth_leakage(predicted, target, outside)}
+        if "labels" in detections:
+            labels, detector, key = detections["labels"].load(part).long(), DETECTORS[scorers.detectors["labels"]], scorers.detector_key
+            seg = seg_scores(labels, item.semantic[:, None], inside, num_classes=detector.classes)
+            background = detector.background if detector.background is not None else -1  # -1: every pixel is labelled
+            values |= {key("seg_miou_in", "labels"): seg["miou"], key("seg_acc_in", "labels"): seg["pixel_acc"],
+                       key("seg_leakage_out", "labels"): seg_leakage(labels, item.semantic[:, None], outside, background)}
         if spec.preservation and reference is not None:
             others = torch.stack([read_rgb(reference[start + k].path) for k in range(len(part))]).float() / 255
             region = exclude_band(outside, inside, spec.preservation.band)
@@ -113,7 +130,8 @@ def score_method(suite: Suite, items: BenchItems, method: str, tasks: list[Task]
     (each as written: its size and sha256 match its record; `say` names what is not)."""
     key = score_key(method, [t.key for t in tasks], [t.key for t in reference or []], suite.metrics.model_dump(mode="json"),
                     items.key, fid_key,
-                    [scorers.fid_name, scorers.lpips_name, scorers.clip_name])
+                    [scorers.fid_name, scorers.lpips_name, scorers.clip_name,
+                     *(DETECTORS[scorers.detectors[kind]].folder(name) for kind, name in scorers.detector_names.items())])
     table, summary = out / "scores" / f"{method}-{key}.parquet", out / "scores" / f"{method}-{key}.json"
     problems = {path: problem for path in (table, summary) if (problem := recorded_problem(path)) is not None}
     if not problems:

@@ -66,4 +66,5 @@ def train_method(config: TrainConfig, processes: PartialState | None = None, say
         result = train(config)
         if result.run_id is not None:  # the main process marks the adapter done
             write_text(Path(config.out) / DONE, json.dumps({"run_id": result.run_id, "steps": result.steps,
-                                                            "best_val_edge_f1_in": result.best_metric}, indent=2) + "\n")
+                                                            "best": {result.best_metric_name: result.best_metric}},
+                                                           indent=2) + "\n")

@@ -1,7 +1,15 @@
 """Control conditions: computed from images (canny, colour grid) or read from a dataset (edges, seg, depth).
 
-Each condition has a fixed channel count (the adapter's `in_channels`) and values in [0, 1].
+Each condition has a fixed channel count (the adapter's `in_channels`) and values in [0, 1]. Depth is a grey
+disparity map (nearer is brighter) repeated to 3 channels and segmentation a label map shown in a palette, the
+way the published depth and seg adapters and ControlNets take them. A dataset stores seg as labels (what the
+metrics compare) and names its palette: `ade20k` (150 classes, ControlNet's seg annotator colours) for real data,
+`shapes` for the shapes world's four classes.
 """
+
+import json
+from functools import cache
+from pathlib import Path
 
 import cv2
 import kornia
@@ -13,10 +21,21 @@ from torch import Tensor
 from localctrl.config import Condition
 from localctrl.errors import InputError
 
-CHANNELS: dict[Condition, int] = {"canny": 1, "canny-opencv": 1, "colour-grid": 3, "edges": 1, "seg": 3, "depth": 1}
+CHANNELS: dict[Condition, int] = {"canny": 1, "canny-opencv": 1, "colour-grid": 3, "edges": 1, "seg": 3, "depth": 3}
 FROM_MANIFEST = ("edges", "seg", "depth")  # read from the item's `conditions` (exact ground truth in the shapes world)
-SEG_PALETTE = torch.tensor([[0, 0, 0], [230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180],
-                            [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]], dtype=torch.float32) / 255
+SHAPES_PALETTE = [[0, 0, 0], [230, 25, 75], [60, 180, 75], [0, 130, 200]]  # background, circle, square, triangle
+PALETTES = ("shapes", "ade20k")
+
+
+@cache
+def palette(name: str) -> Tensor:
+    """(classes, 3) colours in [0, 1] of a named palette."""
+    if name == "shapes":
+        return torch.tensor(SHAPES_PALETTE, dtype=torch.float32) / 255
+    if name == "ade20k":
+        colours = json.loads((Path(__file__).with_name("ade20k-palette.json")).read_text(encoding="utf-8"))["colours"]
+        return torch.tensor(colours, dtype=torch.float32) / 255
+    raise InputError(f"unknown seg palette '{name}'; known: {', '.join(PALETTES)}")
 
 
 def canny(images: Tensor, low: float = 0.1, high: float = 0.2) -> Tensor:
@@ -37,11 +56,18 @@ def colour_grid(images: Tensor, cells: int = 8) -> Tensor:
     return F.interpolate(small, size=images.shape[-2:], mode="nearest")
 
 
-def seg_to_colour(semantic: Tensor) -> Tensor:
+def seg_to_colour(semantic: Tensor, palette_name: str = "shapes") -> Tensor:
     """Class map (N, H, W) of small ints → palette colours (N, 3, H, W)."""
-    if semantic.max() >= len(SEG_PALETTE):
-        raise InputError(f"segmentation class {int(semantic.max())} has no palette colour (at most {len(SEG_PALETTE) - 1})")
-    return SEG_PALETTE[semantic.long()].permute(0, 3, 1, 2)
+    colours = palette(palette_name)
+    if semantic.max() >= len(colours):
+        raise InputError(f"segmentation class {int(semantic.max())} has no colour in the '{palette_name}' palette "
+                         f"(classes 0..{len(colours) - 1})")
+    return colours[semantic.long()].permute(0, 3, 1, 2)
+
+
+def depth_to_condition(depth: Tensor) -> Tensor:
+    """Disparity maps (N, 1, H, W) in [0, 1] → the 3-channel grey condition depth adapters and ControlNets take."""
+    return depth.float().expand(-1, 3, -1, -1).contiguous()
 
 
 COMPUTED = {"canny": canny, "canny-opencv": canny_opencv, "colour-grid": colour_grid}  # the others: FROM_MANIFEST
@@ -54,11 +80,16 @@ def compute_condition(name: Condition, images: Tensor) -> Tensor:
     return COMPUTED[name](images)
 
 
-def manifest_condition(name: str, array: np.ndarray) -> Tensor:
-    """A condition PNG from the manifest (H, W) or (H, W, 3) → (C, H, W) in [0, 1]."""
+def manifest_condition(name: str, array: np.ndarray, seg_palette: str = "shapes") -> Tensor:
+    """A condition PNG from the manifest (H, W) or (H, W, 3) → (C, H, W) in [0, 1]; seg PNGs hold labels."""
     tensor = torch.from_numpy(np.asarray(array))
     if name == "seg":
-        return seg_to_colour(tensor[None])[0]
-    if name in ("edges", "depth"):
-        return (tensor.float() / 255)[None] if tensor.ndim == 2 else tensor.float().permute(2, 0, 1)[:1] / 255
+        if tensor.ndim != 2:
+            raise InputError("a seg condition PNG must hold one label per pixel (a grey PNG), not colours")
+        return seg_to_colour(tensor[None], seg_palette)[0]
+    single = (tensor.float() / 255)[None] if tensor.ndim == 2 else tensor.float().permute(2, 0, 1)[:1] / 255
+    if name == "edges":
+        return single
+    if name == "depth":
+        return depth_to_condition(single[None])[0]
     raise InputError(f"condition '{name}' is not read from the manifest; known: {', '.join(FROM_MANIFEST)}")

@@ -27,6 +27,7 @@ class Example:
     caption: str
     ground_truth: dict[str, np.ndarray]  # condition name → array as stored (edges/seg/depth), when known
     object_masks: list[np.ndarray]
+    seg_palette: str = "shapes"  # how seg labels are coloured (localctrl.data.conditions.PALETTES)
 
 
 @dataclass
@@ -36,6 +37,13 @@ class Batch:
     masks: torch.Tensor  # (N, 1, H, W) in {0, 1}
     captions: list[str]
     reference_edges: torch.Tensor  # (N, 1, H, W): ground-truth edges where known, else canny of the image
+    reference_depth: torch.Tensor | None = None  # (N, 1, H, W) disparity in 0-255 where every example has depth
+    reference_labels: torch.Tensor | None = None  # (N, H, W) int64 seg labels where every example has them
+
+
+def grey(array: np.ndarray) -> np.ndarray:
+    """A stored depth map (H, W), or its first channel where it was saved as (H, W, 3)."""
+    return array if array.ndim == 2 else array[..., 0]
 
 
 class ExampleSet:
@@ -73,20 +81,27 @@ class ExampleSet:
             raise InputError(f"{item.image}: image is {image.shape[1]}×{image.shape[0]}, the model needs "
                              f"{self.image_size}×{self.image_size} (resize when preparing the dataset)")
         truth = {name: read_image(path) for name, path in item.conditions.items() if name in FROM_MANIFEST}
-        return Example(image[..., :3], item.caption, truth, [read_image(path) for path in item.masks.values()])
+        return Example(image[..., :3], item.caption, truth, [read_image(path) for path in item.masks.values()],
+                       str(item.extra.get("seg_palette", "shapes")))
 
     def batch(self, positions: list[int], masks: torch.Tensor) -> Batch:
         examples = [self.example(position) for position in positions]
         images = torch.from_numpy(np.stack([e.image for e in examples])).permute(0, 3, 1, 2).float() / 255
         if self.condition in FROM_MANIFEST:
-            conditions = torch.stack([manifest_condition(self.condition, e.ground_truth[self.condition]) for e in examples])
+            conditions = torch.stack([manifest_condition(self.condition, e.ground_truth[self.condition], e.seg_palette)
+                                      for e in examples])
         else:
             conditions = compute_condition(self.condition, images)
         references = [torch.from_numpy(e.ground_truth["edges"] > 0).float()[None] if "edges" in e.ground_truth else None for e in examples]
         if any(r is None for r in references):
             detected = canny(images)
             references = [r if r is not None else detected[k] for k, r in enumerate(references)]
-        return Batch(images, conditions, masks, [e.caption for e in examples], torch.stack(references))
+        depth = labels = None
+        if all("depth" in e.ground_truth for e in examples):
+            depth = torch.stack([torch.from_numpy(grey(e.ground_truth["depth"])).float()[None] for e in examples])
+        if all("seg" in e.ground_truth for e in examples):
+            labels = torch.stack([torch.from_numpy(e.ground_truth["seg"].astype(np.int64)) for e in examples])
+        return Batch(images, conditions, masks, [e.caption for e in examples], torch.stack(references), depth, labels)
 
     def draw_masks(self, positions: list[int], settings: MaskSettings, rng: np.random.Generator, masked: bool) -> torch.Tensor:
         """One training mask per example from the configured mix (all ones for the global baseline)."""

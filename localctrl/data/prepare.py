@@ -4,8 +4,10 @@ Sources (localctrl.data.sources): an image folder with a captions file (CSV, JSO
 img2dataset-style `.txt` files beside the images), or a Hugging Face `datasets` dataset saved on disk.
 
 Each image is resized once (shorter side to `size` with Lanczos, then centre-cropped: not the reference's
-downscale-then-upscale), conditions are precomputed (OpenCV Canny 100/200 as in the paper, colour grid),
-ids are stable (from the file's relative path), splits come from a seeded hash of the id (independent of
+downscale-then-upscale), conditions are precomputed (OpenCV Canny 100/200 as in the paper, colour grid; depth with
+DPT, min-max normalised to 0-255 as ControlNet's and T2I-Adapter's MiDaS annotators do; seg as UperNet's ADE20K
+labels, which the adapters see in the ADE20K palette), the depth and seg networks used are recorded in every item
+(`condition_models`) and in the report, ids are stable (from the file's relative path), splits come from a seeded hash of the id (independent of
 listing order), unreadable images are listed in a report and skipped, and a rerun skips finished items.
 """
 
@@ -27,9 +29,13 @@ from localctrl.data.conditions import canny_opencv, colour_grid
 from localctrl.data.manifest import write_manifest
 from localctrl.data.sources import SourceItem, folder_items
 from localctrl.errors import InputError
+from localctrl.models.detectors import NETWORKS, TransformersDetector, check_network
 from localctrl.shapes.scene import SPLITS
 
 PREPARED_CONDITIONS: dict[PreparedCondition, object] = {"canny": canny_opencv, "colour-grid": colour_grid}  # canny: the paper's
+DEPTH_MODELS = ("dpt-hybrid", "dpt-large")  # hybrid: what T2I-Adapter's depth adapter was trained on
+SEG_MODEL = "upernet-ade20k"
+NETWORK_CONDITIONS = ("depth", "seg")  # computed with a network (localctrl.models.detectors)
 REPORT = "prepare-report.json"
 
 
@@ -38,6 +44,16 @@ class PrepareReport:
     written: int = 0
     reused: int = 0
     skipped: list[dict] = field(default_factory=list)  # {"file": ..., "reason": ...}
+    condition_models: dict[str, str] = field(default_factory=dict)  # condition → hub id of the network computing it
+
+
+def network_condition(name: str, detector: TransformersDetector, image: np.ndarray) -> np.ndarray:
+    """The depth (min-max normalised, uint8) or seg (labels, uint8) condition of one uint8 (H, W, 3) image."""
+    values = detector(torch.from_numpy(image).permute(2, 0, 1)[None])[0, 0]
+    if name == "seg":
+        return values.round().to(torch.uint8).numpy()
+    low, high = values.min(), values.max()
+    return ((values - low) / (high - low).clamp(min=1e-12) * 255).round().to(torch.uint8).numpy()
 
 
 def stable_id(relative: str) -> str:
@@ -58,14 +74,23 @@ def resize_and_crop(image: Image.Image, size: int) -> Image.Image:
 
 def prepare_dataset(images: Path | Sequence[SourceItem], captions: Path | None, out: Path, size: int = 512,
                     conditions: tuple[str, ...] = ("canny",), seed: int = 0,
-                    split_probs: tuple[float, float, float] = (0.9, 0.05, 0.05)) -> PrepareReport:
+                    split_probs: tuple[float, float, float] = (0.9, 0.05, 0.05), depth_model: str = "dpt-hybrid",
+                    device: str = "cpu") -> PrepareReport:
     """Write `out` from an image folder + captions file, or from source items (e.g. `hf_dataset_items`)."""
-    unknown = set(conditions) - set(PREPARED_CONDITIONS)
+    unknown = set(conditions) - set(PREPARED_CONDITIONS) - set(NETWORK_CONDITIONS)
     if unknown:
-        raise InputError(f"conditions {sorted(unknown)} cannot be prepared here; known: {', '.join(PREPARED_CONDITIONS)}")
+        raise InputError(f"conditions {sorted(unknown)} cannot be prepared here; known: "
+                         f"{', '.join([*PREPARED_CONDITIONS, *NETWORK_CONDITIONS])}")
+    if depth_model not in DEPTH_MODELS:
+        raise InputError(f"depth model '{depth_model}' is not one of {', '.join(DEPTH_MODELS)}")
+    networks = {name: depth_model if name == "depth" else SEG_MODEL for name in conditions if name in NETWORK_CONDITIONS}
+    for network in networks.values():  # missing or pickled weights: one clear error before any image is read
+        check_network(network)
     items = folder_items(images, captions) if isinstance(images, Path) else images
     if not items:
         raise InputError(f"no images to prepare from {captions or images}")
+    detectors = {name: TransformersDetector.named(network, device) for name, network in networks.items()}
+    models = {name: NETWORKS[network].repo for name, network in networks.items()}
     for folder in ("images", *(f"conditions/{name}" for name in conditions)):
         (out / folder).mkdir(parents=True, exist_ok=True)
     report, rows = PrepareReport(), []
@@ -84,12 +109,21 @@ def prepare_dataset(images: Path | Sequence[SourceItem], captions: Path | None, 
             array = np.array(image)  # writable: torch refuses to wrap read-only PIL buffers
             tensor = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
             for name in conditions:
+                if name in detectors:
+                    write_png(out / targets[name], network_condition(name, detectors[name], array))
+                    continue
                 condition = PREPARED_CONDITIONS[name](tensor)[0]
                 write_png(out / targets[name], (condition * 255).round().byte().permute(1, 2, 0).squeeze(-1).numpy())
             write_png(out / targets["image"], array)
             report.written += 1
-        rows.append({"id": item_id, "image": targets["image"], "caption": caption, "split": split_of(item_id, seed, split_probs),
-                     "conditions": {name: targets[name] for name in conditions}, "source": source.key})
+        row = {"id": item_id, "image": targets["image"], "caption": caption, "split": split_of(item_id, seed, split_probs),
+               "conditions": {name: targets[name] for name in conditions}, "source": source.key}
+        if models:
+            row["condition_models"] = models
+        if "seg" in conditions:
+            row["seg_palette"] = "ade20k"
+        rows.append(row)
+    report.condition_models = models
     write_manifest(out, rows)
     write_text(out / REPORT, json.dumps(report.__dict__, indent=2) + "\n")
     return report

@@ -183,6 +183,14 @@ def pickled_only(model, folder: Path) -> None:
 def dpt_hybrid(folder: Path, seed: int) -> Path:
     """Intel/dpt-hybrid-midas (what T2I-Adapter's depth adapter was trained on): DPT with a BiT backbone;
     config.json, preprocessor_config.json, pytorch_model.bin."""
+    model, processor = dpt_hybrid_model(seed)
+    pickled_only(model, folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def dpt_hybrid_model(seed: int):
+    """The dpt-hybrid stand-in and its image processor, in memory."""
     from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
 
     config = DPTConfig(is_hybrid=True, hidden_size=TEXT_WIDTH, num_hidden_layers=12, num_attention_heads=4,
@@ -193,13 +201,20 @@ def dpt_hybrid(folder: Path, seed: int) -> Path:
                                         "out_features": ["stage1", "stage2", "stage3"], "embedding_dynamic_padding": True})
     with seeded(seed):
         model = DPTForDepthEstimation(config)
-    pickled_only(model, folder)
-    DPTImageProcessor(size={"height": 384, "width": 384}, keep_aspect_ratio=True, ensure_multiple_of=32).save_pretrained(folder)
-    return folder
+    return model, DPTImageProcessor(size={"height": 384, "width": 384}, keep_aspect_ratio=True, ensure_multiple_of=32)
 
 
 def dpt_large(folder: Path, seed: int) -> Path:
     """Intel/dpt-large: DPT on a ViT backbone (what ControlNet++ measures depth with); model.safetensors and .bin."""
+    model, processor = dpt_large_model(seed)
+    model.save_pretrained(folder, safe_serialization=True)
+    write_weights(model, folder, "model", ("bin",), bin_stem="pytorch_model")
+    processor.save_pretrained(folder)
+    return folder
+
+
+def dpt_large_model(seed: int):
+    """The dpt-large stand-in and its image processor (dpt-large's: a plain 384² resize), in memory."""
     from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
 
     config = DPTConfig(hidden_size=TEXT_WIDTH, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37,
@@ -207,14 +222,19 @@ def dpt_large(folder: Path, seed: int) -> Path:
                        fusion_hidden_size=32)
     with seeded(seed):
         model = DPTForDepthEstimation(config)
-    model.save_pretrained(folder, safe_serialization=True)
-    write_weights(model, folder, "model", ("bin",), bin_stem="pytorch_model")
-    DPTImageProcessor(size={"height": 384, "width": 384}).save_pretrained(folder)  # dpt-large's: a plain 384² resize
-    return folder
+    return model, DPTImageProcessor(size={"height": 384, "width": 384})
 
 
 def upernet_convnext(folder: Path, seed: int) -> Path:
     """openmmlab/upernet-convnext-small: UperNet over ConvNeXt, 150 ADE20K labels; config.json, preprocessor, .bin."""
+    model, processor = upernet_convnext_model(seed)
+    pickled_only(model, folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def upernet_convnext_model(seed: int):
+    """The UperNet stand-in and its image processor, in memory."""
     from transformers import ConvNextConfig, SegformerImageProcessor, UperNetConfig, UperNetForSemanticSegmentation
 
     backbone = ConvNextConfig(hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1],
@@ -222,6 +242,4 @@ def upernet_convnext(folder: Path, seed: int) -> Path:
     config = UperNetConfig(backbone_config=backbone, hidden_size=16, auxiliary_in_channels=32, num_labels=150)
     with seeded(seed):
         model = UperNetForSemanticSegmentation(config)
-    pickled_only(model, folder)
-    SegformerImageProcessor(size={"height": 512, "width": 512}).save_pretrained(folder)
-    return folder
+    return model, SegformerImageProcessor(size={"height": 512, "width": 512})

@@ -52,6 +52,18 @@ def write_model_card(folder: Path, check: dict, grid: str | None = None) -> Path
         "FID-shapes uses shapes-net's penultimate features, align-shapes its (colour, shape) predictions: they are",
         "this world's stand-ins for Inception FID and CLIP score, not those metrics.",
     ]
+    if "readers_real" in check:
+        lines += ["", "## The world's readers on real images and on VAE reconstructions", "",
+                  "What the fidelity metrics read generated images with, against the exact ground truth: the depth reader "
+                  "(each card's disparity from the row it stands on, 0-255), the segmenter, and kornia's Canny (0.1/0.2, 1 px tolerance) "
+                  "against the exact edges. On reconstructions they give the ceiling of in-mask fidelity for images this VAE "
+                  "can represent. (The depth ground truth was redefined for localctrl's depth condition; the images did not "
+                  "change, so this model was not retrained.)", "",
+                  "| images | depth RMSE | depth exact pixels | seg pixel accuracy | canny edge F1 |", "|---|---|---|---|---|"]
+        for source, name in (("real", "real"), ("reconstructions", "VAE reconstructions")):
+            read = check[f"readers_{source}"]
+            lines.append(f"| {name} | {read['depth_rmse']:.2f} | {read['depth_exact_pixels']:.3f} | "
+                         f"{read['seg_pixel_accuracy']:.3f} | {read['canny_edge_f1']:.3f} |")
     if grid:
         lines += ["", "## Samples (held-out prompts, seeds 0…)", "", f"![samples]({grid})"]
     path = folder / CARD

@@ -2,7 +2,10 @@
 
 Reports VAE reconstruction PSNR and shapes-net all-correct accuracy on reconstructions and on real
 images; align-shapes of real images and of shapes-base samples for held-out captions (one- and
-two-object prompts apart); FID-shapes of samples vs real, beside real-vs-real (the floor).
+two-object prompts apart); FID-shapes of samples vs real, beside real-vs-real (the floor); and how well the
+world's readers (the depth reader, the segmenter, kornia's Canny as the edge metric uses it) read real images and
+VAE reconstructions back against the exact ground truth: the ceiling of in-mask fidelity for an image the base
+can represent.
 """
 
 
@@ -12,10 +15,14 @@ from cleanfid.fid import frechet_distance
 from pydantic import ConfigDict
 
 from localctrl.config import Section
+from localctrl.data.conditions import canny
 from localctrl.models.stacks import Stack
+from localctrl.shapes.depth_reader import read_depth
 from localctrl.shapes.net import ShapesNet, align_shapes, reconstruct, scene_correct
-from localctrl.shapes.render import render_images
+from localctrl.shapes.render import render, render_images
 from localctrl.shapes.scene import Scene, split_scenes
+from localctrl.shapes.segmenter import segment
+from localctrl.validation import edge_scores
 
 
 class CheckSettings(Section):
@@ -70,6 +77,20 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(255**2 / mse.clamp(min=1e-10))
 
 
+def readers(images: torch.Tensor, scenes: list[Scene]) -> dict:
+    """The world's readers on uint8 images (N, 3, H, W) of `scenes` against their exact ground truth."""
+    truth = [render(scene, images.shape[-1]) for scene in scenes]
+    pictures = images.permute(0, 2, 3, 1).numpy()
+    depth = np.stack([read_depth(picture) for picture in pictures]).astype(np.float64)
+    true_depth = np.stack([t.depth for t in truth]).astype(np.float64)
+    labels, true_labels = np.stack([segment(picture) for picture in pictures]), np.stack([t.semantic for t in truth])
+    edges = torch.from_numpy(np.stack([t.edges for t in truth]) > 0).float()[:, None]
+    f1 = edge_scores(canny(images.float() / 255), edges, torch.ones_like(edges), tolerance=1).f1
+    return {"depth_rmse": float(np.sqrt(((depth - true_depth) ** 2).mean(axis=(1, 2))).mean()),
+            "depth_exact_pixels": float((depth == true_depth).mean()),
+            "seg_pixel_accuracy": float((labels == true_labels).mean()), "canny_edge_f1": float(f1.mean())}
+
+
 def world_check(stack: Stack, net: ShapesNet, settings: CheckSettings = CheckSettings()) -> tuple[dict, torch.Tensor, list[str]]:
     """(measurements, the generated uint8 images, their prompts)."""
     test, val = held_out_scenes(settings, "test"), held_out_scenes(settings, "val")
@@ -92,5 +113,7 @@ def world_check(stack: Stack, net: ShapesNet, settings: CheckSettings = CheckSet
                           "two_object": float(align_samples[~one].mean())},
         "fid_shapes_samples_vs_real": fid(judged_samples.features, judged_real.features),
         "fid_shapes_real_vs_real": fid(judged_real.features, judge(net, real_other).features),
+        "readers_real": readers(real, test),
+        "readers_reconstructions": readers(reconstructions, test),
         "counts": {"images": len(test), "one_object": int(one.sum()), "two_object": int((~one).sum())},
     }, samples, captions

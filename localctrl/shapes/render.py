@@ -1,4 +1,13 @@
-"""Render a scene to its image and exact ground truth (no anti-aliasing: every pixel has one owner)."""
+"""Render a scene to its image and exact ground truth (no anti-aliasing: every pixel has one owner).
+
+Depth uses the "height in the visual field" cue: every object is an upright card standing on a ground plane (seen
+from above at an angle) at its lowest row, so its disparity is the ground's at that row — linear from DEPTH_FAR (a
+card standing on the top row) to DEPTH_NEAR (on the bottom row) — over its whole silhouette; the plain background
+is a far backdrop at disparity 0. An object drawn lower is nearer, so depth is readable from the image alone
+(localctrl.shapes.depth_reader does it exactly on renders) while the images stay what shapes-base was trained on.
+The map is a MiDaS-style disparity in 0-255, nearer brighter. With `allow_overlap` the painter's order is the layer
+order, which may put a farther card in front of a nearer one: depth still follows each visible pixel's owner.
+"""
 
 from dataclasses import dataclass
 
@@ -8,7 +17,11 @@ import torch
 from localctrl.shapes.scene import BACKGROUNDS, COLOURS, SHAPES, Scene
 
 GRADIENT_SPAN = 40  # a gradient background runs from base+40 (top) to base-40 (bottom)
-DEPTH_STEP = 40  # depth map value of layer k is k·40 (background 0): nearer is brighter, as in MiDaS
+DEPTH_FAR, DEPTH_NEAR = 64, 255  # disparity of a card standing on the top / bottom row (MiDaS-style: nearer is brighter)
+BACKDROP = 0  # disparity of the background: far behind every card
+# Bumped whenever a condition's ground truth changes (depth: 1 layer depth, 2 cards standing on the ground): adapters
+# trained on the world's conditions are cached under a key that includes it (bench.keys.training_key).
+GROUND_TRUTH_VERSIONS = {"depth": 2}
 
 
 @dataclass
@@ -16,7 +29,7 @@ class Rendered:
     image: np.ndarray  # (H, W, 3) uint8 RGB
     instance: np.ndarray  # (H, W) uint8: 0 background, k = the object on layer k
     semantic: np.ndarray  # (H, W) uint8: 0 background, 1 + index in SHAPES
-    depth: np.ndarray  # (H, W) uint8: layer · DEPTH_STEP
+    depth: np.ndarray  # (H, W) uint8: each object's disparity (from its lowest row), BACKDROP elsewhere
     edges: np.ndarray  # (H, W) uint8 0/255: 1-px inner boundary of every visible object region
     object_masks: list[np.ndarray]  # per object, in layer order: (H, W) uint8 0/255 of its visible pixels
 
@@ -28,6 +41,21 @@ def background(scene: Scene, size: int) -> np.ndarray:
         ramp = np.linspace(GRADIENT_SPAN, -GRADIENT_SPAN, size, dtype=np.float32)
         image += ramp[:, None, None]
     return np.clip(image, 0, 255).round().astype(np.uint8)
+
+
+def ground_depth(size: int) -> np.ndarray:
+    """(size,) uint8 disparity of a card standing on each image row: DEPTH_FAR on the top row, DEPTH_NEAR on the bottom."""
+    return np.linspace(DEPTH_FAR, DEPTH_NEAR, size).round().astype(np.uint8)
+
+
+def depth_map(instance: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 depth of an instance map: each object's disparity from its lowest visible row, BACKDROP elsewhere."""
+    ground = ground_depth(instance.shape[0])
+    depth = np.full(instance.shape, BACKDROP, dtype=np.uint8)
+    for label in np.unique(instance[instance > 0]):
+        region = instance == label
+        depth[region] = ground[np.nonzero(region.any(axis=1))[0].max()]
+    return depth
 
 
 def inner_boundary(instance: np.ndarray) -> np.ndarray:
@@ -57,7 +85,7 @@ def render(scene: Scene, size: int) -> Rendered:
         image=image,
         instance=instance,
         semantic=semantic,
-        depth=(instance.astype(np.uint16) * DEPTH_STEP).clip(0, 255).astype(np.uint8),
+        depth=depth_map(instance),
         edges=inner_boundary(instance).astype(np.uint8) * 255,
         object_masks=[(instance == layer).astype(np.uint8) * 255 for layer in layers],
     )

@@ -49,20 +49,28 @@ def shape_of(region: np.ndarray) -> int:
     return SHAPES.index("square" if fill > SQUARE_ABOVE else "circle")
 
 
-def segment(image: np.ndarray) -> np.ndarray:
-    """Semantic map (H, W) uint8 of an (H, W, 3) image, uint8 or float in [0, 1]: 0 background, 1 + shape index."""
+def objects(image: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """The objects of an (H, W, 3) image, uint8 or float in [0, 1]: (boolean region, SHAPES index) each."""
     rgb = _as_rgb255(image)
     background = background_rows(image)[:, None, :]  # (H, 1, 3)
     distance_to_background = np.linalg.norm(rgb - background, axis=-1)
     distance_to_colours = np.linalg.norm(rgb[:, :, None, :] - PALETTE, axis=-1)  # (H, W, 6)
     nearest = distance_to_colours.argmin(axis=-1)
     is_object = distance_to_colours.min(axis=-1) < distance_to_background
-    semantic = np.zeros(rgb.shape[:2], dtype=np.uint8)
+    found = []
     # Label each colour on its own, so that touching objects of different colours stay two objects.
     for colour in range(len(PALETTE)):
         labels, count = ndimage.label(is_object & (nearest == colour))
         for component in range(1, count + 1):
             region = labels == component
             if region.sum() >= MIN_AREA:
-                semantic[region] = 1 + shape_of(region)
+                found.append((region, shape_of(region)))
+    return found
+
+
+def segment(image: np.ndarray) -> np.ndarray:
+    """Semantic map (H, W) uint8 of an (H, W, 3) image, uint8 or float in [0, 1]: 0 background, 1 + shape index."""
+    semantic = np.zeros(np.shape(image)[:2], dtype=np.uint8)
+    for region, shape in objects(image):
+        semantic[region] = 1 + shape
     return semantic

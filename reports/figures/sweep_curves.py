@@ -14,7 +14,8 @@ from reports.ablations import sweep_value
 from reports.figures import MARKERS, colour
 from reports.runs import SuiteRun
 
-PANELS = ("edge_f1_in", "edge_leakage_out", "ssim_out", "lpips_out", "fid", "align_shapes", "clip_score")
+PANELS = ("edge_f1_in", "edge_leakage_out", "depth_rmse_in", "depth_leakage_out", "seg_miou_in", "seg_leakage_out", "ssim_out",
+          "lpips_out", "fid", "align_shapes", "clip_score")
 ZERO_OFFSET_DECADES = 1.5
 DODGE = 1.12  # multiplicative x offset between compared runs (the axis is logarithmic)
 
@@ -32,8 +33,9 @@ def lambda_points(run: SuiteRun):
 def panel_keys(runs: list[SuiteRun], most: int = 4) -> list[str]:
     """Headline metrics measured at two λ or more, fidelity first (random-network variants included, named so)."""
     logged = {key for run in runs for _, m in lambda_points(run) for key in m.metrics}
+    own = metrics.group(metrics.fidelity_metric(runs[0].params.get("suite.condition") if runs else None))
     keys = []
-    for base in PANELS:
+    for base in sorted(PANELS, key=lambda base: metrics.group(base) != own):  # the suite condition's fidelity first
         for key in metrics.metric_columns(logged):
             if metrics.base_of(key)[0] == base and key not in keys:
                 if max(sum(key in m.metrics for _, m in lambda_points(run)) for run in runs) >= 2:

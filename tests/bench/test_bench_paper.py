@@ -32,3 +32,30 @@ def test_with_base_tiny_the_paper_plan_runs_as_mechanics_and_says_so(tmp_path):
     assert {"edge_f1_in", "edge_leakage_out", "ssim_out", "lpips_out_lpips-random-alexnet"} <= set(controlnet)
     notes = mlflow.artifacts.load_text(f"runs:/{result.run_id}/notes.txt")
     assert "shapes world instead of data/coco-val2017" in notes and "seeded random controlnet instead of lllyasviel" in notes
+
+
+@pytest.mark.parametrize("suite, needed", [
+    ("paper-depth-sd15", ("data/coco-val2017-depth", "localctrl-runs/paper-depth/masked/adapter-best", "TencentARC/t2iadapter_depth_sd15v2",
+                          "lllyasviel/sd-controlnet-depth", "DPT large")),
+    ("paper-seg-sd15", ("data/coco-val2017-seg", "localctrl-runs/paper-seg/masked-z0/adapter-best", "TencentARC/t2iadapter_seg_sd14v1",
+                        "lllyasviel/sd-controlnet-seg", "UperNet ConvNeXt-S (ADE20K)")),
+])
+def test_the_depth_and_seg_paper_suites_list_their_detectors_with_the_rest_up_front(tmp_path, monkeypatch, suite, needed):
+    monkeypatch.setenv("LOCALCTRL_WEIGHTS_DIR", str(tmp_path / "no-weights"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("torch.hub.get_dir", lambda: str(tmp_path / "no-torch-hub"))
+    with pytest.raises(MissingRequirements) as raised:
+        run_bench(suite, BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache"))
+    for name in needed:
+        assert name in str(raised.value), name
+    assert len(raised.value.missing) == 10 and not (tmp_path / "out").exists()  # the canny suite's nine and its detector
+
+
+@pytest.mark.parametrize("suite, metric, detector", [("paper-depth-sd15", "depth_rmse_in_random-dpt", "random-dpt"),
+                                                     ("paper-seg-sd15", "seg_miou_in_random-upernet", "random-upernet")])
+def test_with_base_tiny_the_depth_and_seg_paper_plans_run_with_named_random_detectors(tmp_path, suite, metric, detector):
+    result = run_bench(suite, BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache", base="tiny", limit=2, methods=["global"]))
+    assert metric in result.results["global"] and metric in result.results["text-only"]
+    notes = mlflow.artifacts.load_text(f"runs:/{result.run_id}/notes.txt")
+    assert f"read with {detector} instead of" in notes
+    assert mlflow.get_run(result.run_id).data.params[f"metric.detector.{'depth' if 'depth' in suite else 'labels'}"] == detector

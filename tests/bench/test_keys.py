@@ -24,7 +24,8 @@ def test_the_shipped_shapes_suite_keys_its_trained_adapters_as_the_cache_on_disk
     # the settings became one config system. A change here retrains every cached adapter of every user.
     suite = load_suite("shapes-quick")
     folders = {name: training_config(suite, name, Path("cache")).out.name for name in ("global", "masked", "masked-z0")}
-    assert folders == {"global": "6f125ea64fd2f92e", "masked": "baa9ccf0654708a0", "masked-z0": "5aeba6c9c721bee4"}
+    # (Changed once on purpose, by issue 14's lr 3e-3; before it: 6f125ea64fd2f92e, baa9ccf0654708a0, 5aeba6c9c721bee4.)
+    assert folders == {"global": "d50bf694fb7a59c3", "masked": "ad8e3934747112d6", "masked-z0": "3e41e68406ec79a4"}
     assert training_key(suite.train_config("global")) == training_key(suite.train_config("global-masked"))  # one adapter, two uses
 
 
@@ -98,9 +99,9 @@ def test_score_key_covers_images_reference_items_metrics_and_networks():
     assert score_key(**parts) == key
 
 
-@pytest.mark.parametrize("field", ["masks", "reference_edges", "semantic"])
+@pytest.mark.parametrize("field", ["masks", "reference_edges", "semantic", "depth"])
 def test_items_key_covers_masks_and_ground_truth(field):
-    parts = dict(ids=["a"], masks="m", reference_edges="e", semantic="s")
+    parts = dict(ids=["a"], masks="m", reference_edges="e", semantic="s", depth="d")
     assert items_key(**parts) != items_key(**parts | {field: "other"})
     assert items_key(**parts) != items_key(**parts | {"ids": ["b"]})
 
@@ -123,3 +124,13 @@ def test_chunked_items_have_the_tensors_their_keys_were_made_from():
         assert [tensor_hash(c) for c in part.conditions] == [items.condition_keys[r] for r in rows]
         assert [tensor_hash(m) for m in part.masks] == [items.mask_keys[r] for r in rows]
         assert part.prompts == [items.prompts[r] for r in rows]
+
+
+def test_a_shapes_world_adapter_is_retrained_when_its_conditions_ground_truth_changes(monkeypatch):
+    import bench.keys
+
+    depth = load_suite("shapes-depth-quick").train_config("global")
+    canny = load_suite("shapes-quick").train_config("global")
+    before = training_key(depth), training_key(canny)
+    monkeypatch.setitem(bench.keys.GROUND_TRUTH_VERSIONS, "depth", 99)
+    assert training_key(depth) != before[0] and training_key(canny) == before[1]

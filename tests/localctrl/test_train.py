@@ -69,6 +69,17 @@ def test_losses_params_and_validation_are_logged(tmp_path):
     assert mlflow.artifacts.load_dict(f"runs:/{result.run_id}/config.json")["z0"]["weight"] == 0.01
 
 
+@pytest.mark.parametrize("condition, selected", [("depth", "val_depth_mae_in"), ("seg", "val_seg_acc_in")])
+def test_depth_and_seg_adapters_train_on_the_shapes_world_and_are_validated_by_reading_back(tmp_path, condition, selected):
+    result = train(config(tmp_path, f"condition={condition}"))
+    metrics = mlflow.get_run(result.run_id).data.metrics
+    assert selected in metrics and "val_edge_f1_in" in metrics and result.best_metric_name == selected
+    history = [m.value for m in mlflow.MlflowClient().get_metric_history(result.run_id, selected)]
+    assert len(history) == 2 and result.best_metric == pytest.approx(max(history) if condition == "seg" else -min(history))
+    assert adapter_weights(result.best_adapter)["adapter.body.0.resnets.0.block1.weight"].shape[0] > 0
+    assert json.loads((result.best_adapter / "config.json").read_text())["in_channels"] == 3  # RGB depth / palette seg
+
+
 def test_the_global_baseline_trains_without_the_z0_term(tmp_path):
     result = train(config(tmp_path, "masked=false"))
     assert mlflow.get_run(result.run_id).data.metrics["loss_z0"] == 0

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from cli import app
 from localctrl.data.manifest import MANIFEST, DatasetError, read_manifest
 from localctrl.shapes.dataset import write_shapes_dataset
-from localctrl.shapes.render import DEPTH_STEP, render
+from localctrl.shapes.render import BACKDROP, DEPTH_FAR, DEPTH_NEAR, ground_depth, render
 from localctrl.shapes.scene import (
     BACKGROUNDS,
     COLOURS,
@@ -93,14 +93,18 @@ def assert_consistent(scene: Scene, rendered, size: int) -> None:
         assert array.shape == (size, size) and array.dtype == np.uint8
     assert rendered.image.shape == (size, size, 3) and rendered.image.dtype == np.uint8
     background = instance == 0
-    assert not semantic[background].any() and not depth[background].any() and not rendered.edges[background].any()
+    assert not semantic[background].any() and not rendered.edges[background].any()
+    ground = ground_depth(size)  # a card standing lower is nearer: brighter
+    assert ground[0] == DEPTH_FAR and ground[-1] == DEPTH_NEAR and (np.diff(ground.astype(int)) >= 0).all()
+    assert (depth[background] == BACKDROP).all()
     layers = sorted(obj.layer for obj in scene.objects)
     assert set(np.unique(instance)) <= {0, *layers}
     assert len(rendered.object_masks) == len(scene.objects)
     for obj in scene.objects:
         own = instance == obj.layer
         assert (semantic[own] == 1 + SHAPES.index(obj.shape)).all()
-        assert (depth[own] == obj.layer * DEPTH_STEP).all()
+        if own.any():  # a card standing on the ground at its lowest visible row has the ground's depth there
+            assert (depth[own] == ground[np.nonzero(own.any(axis=1))[0].max()]).all()
         assert (rendered.image[own] == COLOURS[obj.colour]).all()
         assert np.array_equal(rendered.object_masks[layers.index(obj.layer)], own.astype(np.uint8) * 255)
         # An object's visible pixels are its own region, minus what higher layers cover.
@@ -252,7 +256,8 @@ def test_circle_under_triangle_known_answer():
     assert (pixel_region(circle) & tri).any()  # they really overlap
     assert np.array_equal(rendered.instance, np.where(tri, 2, np.where(circ, 1, 0)))
     assert np.array_equal(rendered.semantic, np.where(tri, 3, np.where(circ, 1, 0)))
-    assert np.array_equal(rendered.depth, np.where(tri, 2 * DEPTH_STEP, np.where(circ, DEPTH_STEP, 0)))
+    # Both stand on row 41 (the circle's lowest visible pixels are x 21-25 there): disparity round(64 + 191·41/63)
+    assert np.array_equal(rendered.depth, np.where(tri | circ, 188, 0))
     assert np.array_equal(rendered.object_masks[0], circ.astype(np.uint8) * 255)
     assert np.array_equal(rendered.object_masks[1], tri.astype(np.uint8) * 255)
     expected_image = np.empty((SIZE, SIZE, 3), dtype=np.uint8)
@@ -262,12 +267,12 @@ def test_circle_under_triangle_known_answer():
     assert np.array_equal(rendered.image, expected_image)
 
     # spot checks worked out by hand
-    assert rendered.instance[30, 24] == 1 and rendered.semantic[30, 24] == 1 and rendered.depth[30, 24] == 40
-    assert rendered.instance[30, 34] == 2 and rendered.semantic[30, 34] == 3 and rendered.depth[30, 34] == 80
+    assert rendered.instance[30, 24] == 1 and rendered.semantic[30, 24] == 1 and rendered.depth[30, 24] == 188
+    assert rendered.instance[30, 34] == 2 and rendered.semantic[30, 34] == 3 and rendered.depth[30, 34] == 188
     assert rendered.instance[30, 11] == 0 and rendered.instance[30, 12] == 1  # radius 12: 11.5 is 12.5 from 24, 12.5 is 11.5
     # apex at y = 18: row 18's centre is 0.5 below it (half-width 0.25 < 0.5), row 19's 1.5 (half-width 0.75)
     assert rendered.instance[18, 38] == 0 and rendered.instance[19, 38] == 2
-    assert rendered.instance[2, 2] == 0 and tuple(rendered.image[2, 2]) == BACKGROUNDS["white"]
+    assert rendered.instance[2, 2] == 0 and tuple(rendered.image[2, 2]) == BACKGROUNDS["white"] and rendered.depth[2, 2] == 0
     assert tuple(rendered.image[30, 24]) == COLOURS["red"] and tuple(rendered.image[30, 34]) == COLOURS["orange"]
 
 
