@@ -20,7 +20,6 @@ from localctrl.models.stacks import RANDOM_BASES, SHIPPED_BASES
 from localctrl.models.weights import MetricUnavailable, ModelNotAvailableError, require, resolve_pretrained
 from localctrl.rehearsal import is_stand_in, stand_in_root
 
-
 MECHANICS_REFERENCE_ITEMS = 64  # `--base tiny`: real reference images FID is compared with (the suite's may be 5,000)
 
 
