@@ -68,12 +68,6 @@ def _metric(component: str) -> Gap | None:
 DETECTOR_COMPONENTS = {network.component: name for name, network in NETWORKS.items()}  # component → network name
 
 
-def detectors(suite: Suite) -> list[str]:
-    """The detectors the suite's fidelity metrics read images with."""
-    metrics = suite.metrics
-    return [part.detector for part in (metrics.edges, metrics.depth, metrics.seg) if part is not None]
-
-
 def metric_components(suite: Suite, lpips_auto: bool) -> list[str]:
     """The pretrained networks (localctrl.models.weights component names) that the suite's metrics load; LPIPS under
     `lpips: auto` only with `lpips_auto` (a run leaves it out when it is missing)."""
@@ -81,7 +75,7 @@ def metric_components(suite: Suite, lpips_auto: bool) -> list[str]:
     needed = [WEIGHTS[metrics.fid.features]] if metrics.fid and metrics.fid.features in WEIGHTS else []
     needed += [WEIGHTS["clip"]] if metrics.clip_score == "ViT-B-16/openai" else []
     needed += [WEIGHTS["lpips"]] if metrics.preservation and metrics.preservation.lpips in lpips else []
-    needed += [DETECTORS[name].component for name in detectors(suite) if DETECTORS[name].component]
+    needed += [DETECTORS[name].component for name in suite.metrics.detectors().values() if DETECTORS[name].component]
     return list(dict.fromkeys(needed))
 
 

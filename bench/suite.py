@@ -114,6 +114,11 @@ class MetricsSpec(Section):
     seg: SegSpec | None = SegSpec()  # labels read back from each image against the items' labels
     preservation: PreservationSpec | None = PreservationSpec()
 
+    def detectors(self) -> dict[str, str]:
+        """Detector kind (edges, depth, labels) → the detector the suite reads images with, for each condition measured."""
+        parts = {"edges": self.edges, "depth": self.depth, "labels": self.seg}
+        return {kind: part.detector for kind, part in parts.items() if part is not None}
+
     @field_validator("seg", "depth", mode="before")
     @classmethod
     def switch(cls, value):

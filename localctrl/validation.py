@@ -21,7 +21,7 @@ from localctrl.data.conditions import canny
 from localctrl.data.examples import Batch
 from localctrl.local_adapter import LocalAdapter
 from localctrl.models.stacks import Stack
-from localctrl.sampling import Request, sample
+from localctrl.sampling import Request, sample, to_uint8
 from localctrl.shapes.depth_reader import read_depth
 from localctrl.shapes.segmenter import segment
 
@@ -66,7 +66,7 @@ def selection(condition: str, world: bool) -> tuple[str, bool]:
 
 
 def _read(images: Tensor, reader) -> Tensor:
-    pictures = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    pictures = to_uint8(images).permute(0, 2, 3, 1).cpu().numpy()
     return torch.from_numpy(np.stack([reader(picture) for picture in pictures])).float()[:, None]
 
 

@@ -3,8 +3,9 @@
 Every detector takes uint8 images (N, 3, H, W) and returns (N, 1, H, W) float maps of one kind:
 - edges (0/1): `canny` (kornia 0.1/0.2, ControlNet++'s) and `canny-opencv` (OpenCV 100/200, the reference's);
 - depth (disparity, nearer is larger): `shapes-depth` (the shapes world's exact reader, 0-255 as the world's maps);
-  relative inverse depth in the network's own units, which the bench scales by its maximum: `dpt-large` (Intel/dpt-large, what ControlNet++ measures depth
-  RMSE with), `dpt-hybrid` (Intel/dpt-hybrid-midas, what T2I-Adapter's depth adapter was trained on), `random-dpt`;
+  and, as relative inverse depth in the network's own units that the bench scales by its maximum, `dpt-large`
+  (Intel/dpt-large, what ControlNet++ measures depth RMSE with), `dpt-hybrid` (Intel/dpt-hybrid-midas, what
+  T2I-Adapter's depth adapter was trained on) and `random-dpt`;
 - labels: `shapes-seg` (the shapes world's exact segmenter, 4 classes) and `upernet-ade20k` (UperNet ConvNeXt-S,
   openmmlab/upernet-convnext-small, 150 ADE20K classes), `random-upernet`.
 

@@ -76,6 +76,12 @@ def depth_rmse(pred: Tensor, target: Tensor, region: Tensor) -> Tensor:
     return (error.sum(dim=(1, 2, 3)) / region.double().sum(dim=(1, 2, 3))).sqrt().float()
 
 
+def scaled_by_max(pred: Tensor) -> Tensor:
+    """Depth maps (N, 1, H, W) in a detector's own units scaled to 0-255 by each map's maximum, as ControlNet++ does."""
+    peak = pred.double().flatten(1).amax(dim=1).clamp(min=1e-12)[:, None, None, None]
+    return pred.double() * 255 / peak
+
+
 def depth_rmse_max_scaled(pred: Tensor, target: Tensor, region: Tensor) -> Tensor:
     """ControlNet++'s depth RMSE, per sample, over the region: the prediction scaled to 0-255 by its own maximum over
     the whole image (`pred * 255 / pred.max()`), against the condition map in 0-255, no alignment.
@@ -83,8 +89,7 @@ def depth_rmse_max_scaled(pred: Tensor, target: Tensor, region: Tensor) -> Tenso
     As ControlNet++'s evaluation (and ControlAR's `evaluations/depth_rmse.py`) computes it with the whole image as the
     region; maps (N, 1, H, W), pred in the detector's units (DPT: relative inverse depth, nearer is larger).
     """
-    peak = pred.double().flatten(1).amax(dim=1).clamp(min=1e-12)[:, None, None, None]
-    return depth_rmse(pred.double() * 255 / peak, target, region)
+    return depth_rmse(scaled_by_max(pred), target, region)
 
 
 def depth_leakage(pred: Tensor, condition: Tensor, outside: Tensor) -> Tensor:

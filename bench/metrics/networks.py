@@ -54,9 +54,7 @@ class Scorers:
         self.clip_name = CLIP_NAMES.get(spec.clip_score)
         self.lpips_name = LPIPS_NAMES.get(spec.preservation.lpips) if spec.preservation else None
         self.wants_shapes_net = bool(spec.align_shapes or self.fid_name == "shapes-net")
-        # detector kind → detector name (bench.metrics.detectors), for the conditions the suite measures
-        self.detectors = {kind: part.detector for kind, part in (("edges", spec.edges), ("depth", spec.depth), ("labels", spec.seg))
-                          if part is not None}
+        self.detectors = spec.detectors()  # detector kind → detector name (bench.metrics.detectors)
         needed = [DETECTORS[name].component for name in self.detectors.values() if DETECTORS[name].component]
         if self.fid_name in ("inception", "clip-ViT-B-16/openai"):
             needed.append(WEIGHTS[spec.fid.features])

@@ -15,6 +15,7 @@ import torch
 from rich.progress import Progress
 
 from bench.metrics.detectors import DETECTORS, load_detector
+from bench.metrics.fidelity import scaled_by_max
 from bench.stages.plan import Task
 from localctrl.common.files import png_problem, read_image, read_rgb, write_png
 
@@ -32,7 +33,7 @@ def stored(detector: str, maps: torch.Tensor) -> list[np.ndarray]:
         return [m[0].round().to(torch.uint8).numpy() for m in maps]
     maps = maps.float().clamp(min=0)
     if spec.relative:
-        maps = maps * 255 / maps.flatten(1).amax(dim=1).clamp(min=1e-12)[:, None, None, None]
+        maps = scaled_by_max(maps)
     return [(m[0].clamp(max=255) * DEPTH_UNIT).round().numpy().astype(np.uint16) for m in maps]
 
 

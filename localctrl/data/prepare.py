@@ -7,8 +7,9 @@ Each image is resized once (shorter side to `size` with Lanczos, then centre-cro
 downscale-then-upscale), conditions are precomputed (OpenCV Canny 100/200 as in the paper, colour grid; depth with
 DPT, min-max normalised to 0-255 as ControlNet's and T2I-Adapter's MiDaS annotators do; seg as UperNet's ADE20K
 labels, which the adapters see in the ADE20K palette), the depth and seg networks used are recorded in every item
-(`condition_models`) and in the report, ids are stable (from the file's relative path), splits come from a seeded hash of the id (independent of
-listing order), unreadable images are listed in a report and skipped, and a rerun skips finished items.
+(`condition_models`) and in the report, ids are stable (from the file's relative path), splits come from a seeded
+hash of the id (independent of listing order), unreadable images are listed in a report and skipped, and a rerun
+skips finished items.
 """
 
 import hashlib

@@ -76,7 +76,6 @@ def test_depth_and_seg_adapters_train_on_the_shapes_world_and_are_validated_by_r
     assert selected in metrics and "val_edge_f1_in" in metrics and result.best_metric_name == selected
     history = [m.value for m in mlflow.MlflowClient().get_metric_history(result.run_id, selected)]
     assert len(history) == 2 and result.best_metric == pytest.approx(max(history) if condition == "seg" else -min(history))
-    assert adapter_weights(result.best_adapter)["adapter.body.0.resnets.0.block1.weight"].shape[0] > 0
     assert json.loads((result.best_adapter / "config.json").read_text())["in_channels"] == 3  # RGB depth / palette seg
 
 

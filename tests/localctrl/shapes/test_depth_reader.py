@@ -4,7 +4,7 @@ import numpy as np
 
 from localctrl.shapes.depth_reader import read_depth
 from localctrl.shapes.render import BACKDROP, DEPTH_FAR, DEPTH_NEAR, ground_depth, render
-from localctrl.shapes.scene import BACKGROUNDS, Scene, ShapeObject, WorldConfig, split_scenes
+from localctrl.shapes.scene import BACKGROUNDS, Scene, ShapeObject, split_scenes
 from localctrl.shapes.segmenter import segment
 
 
@@ -37,4 +37,4 @@ def test_a_card_standing_lower_is_nearer_known_answer():
 def test_a_plain_background_reads_as_the_backdrop():
     image = np.empty((64, 64, 3), np.uint8)
     image[:] = BACKGROUNDS["white"]
-    assert np.array_equal(read_depth(image), np.full((64, 64), BACKDROP, np.uint8)) and WorldConfig().size == 64
+    assert np.array_equal(read_depth(image), np.full((64, 64), BACKDROP, np.uint8))
