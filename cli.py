@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 
 from localctrl.config import AdapterKind, CiFormat, PerfPrecision, PerfPreset, Precision, Scheduler, validated
 from localctrl.errors import InputError, LocalctrlError
+from suites import available_suites
 
 # transformers draws a "Loading weights" bar per model and "Writing model shards" per save (hub progress bars): noise
 # here, where our own progress bars show the long steps. `localctrl fetch` turns them back on for its downloads.
@@ -182,7 +183,7 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 @app.command()
 def bench(
-    suite: Annotated[str, typer.Option(help="Shipped suite name (smoke, shapes-quick, shapes, paper-canny-sd15) or a suite .yaml.")],
+    suite: Annotated[str, typer.Option(help=f"Shipped suite name ({', '.join(available_suites())}) or a suite .yaml.")],
     limit: Annotated[int | None, typer.Option(min=1, help="Use only the first N items.")] = None,
     methods: Annotated[list[str] | None, typer.Option("--methods", help="Only these methods (repeatable); the reference method stays.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the plan (to train / to generate / cached / unavailable) and stop.")] = False,

@@ -22,7 +22,7 @@ from torch import nn
 from localctrl.config import SamplerSettings, TrainConfig
 from localctrl.shapes.render import GROUND_TRUTH_VERSIONS
 
-SCORE_VERSION = 1  # bump when a metric's code changes what it computes: cached scores are then recomputed
+SCORE_VERSION = 2  # 2: in-mask fidelity NaN where the mask holds no structure; bump when a metric's code changes what it computes: cached scores are then recomputed
 # Sampler settings in every sampler key; those added to SamplerSettings since enter a key only when set, so images
 # cached before they existed keep their keys.
 SAMPLER_KEY_FIELDS = ("scheduler", "steps", "guidance", "precision")
@@ -79,10 +79,11 @@ def sampler_key(settings: SamplerSettings) -> dict:
 
 
 def method_key(kind: str, mask_at_inference: bool, scale: float, resize: str | None, weights: str | None,
-               controlnet_mode: str | None) -> str:
-    """A method's identity for its images: `weights` is the control model's module_hash (None for text only)."""
+               local: str | None) -> str:
+    """A method's identity for its images: `weights` is the control model's module_hash (None for text only), `local`
+    how control is kept inside the mask (bench.suite.MethodSpec.local)."""
     return json_hash({"kind": kind, "mask_at_inference": mask_at_inference, "scale": scale, "resize": resize, "weights": weights,
-                      "controlnet_mode": controlnet_mode})
+                      "local": local})
 
 
 def task_key(base: str, method: str, prompt: str, seed: int, sampler: dict, condition: str | None, mask: str | None) -> str:
@@ -100,10 +101,11 @@ def training_key(config: TrainConfig) -> str:
     return json_hash(settings)[:16]
 
 
-def items_key(ids: list[str], masks: str, reference_edges: str, semantic: str | None, depth: str | None = None) -> str:
-    """What scores depend on in the items besides the images: ids, and the tensor hashes of all evaluation masks and
-    ground truth (StackedHash over the items in order)."""
-    return json_hash([ids, masks, reference_edges, semantic, depth])
+def items_key(ids: list[str], masks: str, reference_edges: str, semantic: str | None, depth: str | None = None,
+              structure: str | None = None) -> str:
+    """What scores depend on in the items besides the images: ids, and the tensor hashes of all evaluation masks, ground
+    truth and the conditions' structure (StackedHash over the items in order)."""
+    return json_hash([ids, masks, reference_edges, semantic, depth, structure])
 
 
 def score_key(method: str, tasks: list[str], reference: list[str], metrics: dict, items: str, fid_reference: str | None,

@@ -189,7 +189,7 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
                     "generated again")
         cached = len(tasks) - len(problems)
         shard = (processes.process_index, processes.num_processes) if processes else options.shard
-        written = generate(stack, suite, items, methods, shard_of(chunks(tasks, suite.sampler.batch_size), shard), problems, progress)
+        written = generate(stack, suite, items, methods, shard_of(chunks(tasks, suite.sampler.batch_size, methods), shard), problems, progress)
         if processes:  # every process generated its chunks; the main one goes on to score and log them all
             written = sum(gather_object([written]))
             processes.wait_for_everyone()

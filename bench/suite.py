@@ -16,10 +16,10 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from localctrl.config import (
     Condition,
-    ControlNetMode,
     DataSource,
     ResizeMode,
     SamplerSettings,
+    Scheduler,
     Section,
     TrainConfig,
     problems,
@@ -28,8 +28,10 @@ from localctrl.config import (
 )
 from localctrl.errors import InputError
 from localctrl.shapes.scene import SPLITS
+from suites import available_suites
 
 BENCH_MASK_KINDS = ("box", "right-half", "full", "manifest")
+LocalMode = Literal["mask-features", "zero-condition", "blend-latents"]
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a suite's and its methods' names
 # A suite's sampler defaults (the shapes world's: 20 DDIM steps, CFG 4, batch 32), under whatever the file sets.
 SUITE_SAMPLER = {"steps": 20, "guidance": 4.0, "batch_size": 32}
@@ -49,6 +51,8 @@ class MaskSpec(Section):
     seed: int = 0  # box masks: item i's box comes from default_rng([seed, crc32(id)]), independent of --limit
     min_area: float = Field(0.1, gt=0, le=1)
     max_area: float = Field(0.5, gt=0, le=1)
+    # box masks: the share of the condition's structure (edges, outlines) the box must hold (bench.stages.items)
+    min_structure: float = Field(0.25, ge=0, le=1)
     name: str | None = None  # kind "manifest": which of the item's `masks` to use
 
 
@@ -59,9 +63,13 @@ class MethodSpec(Section):
     mask_at_inference: bool = True  # False: control everywhere (the global baseline)
     resize: ResizeMode | None = None  # mask resize mode at inference (default: the adapter's own)
     scale: float | None = None  # conditioning scale (default: the suite's sampler.scale)
+    scheduler: Scheduler | None = None  # this method's sampler scheduler (default: the suite's sampler.scheduler)
     label: str | None = None  # how tables name the method
     sweep: dict[str, Any] = {}  # ablation coordinates for reports, e.g. {lambda: 1e-3}
-    controlnet_mode: ControlNetMode = "mask-residuals"  # docs/method.md, baseline 6
+    # How control is kept inside the mask at inference (with mask_at_inference): mask the adapter's features or the
+    # ControlNet's residuals (ours); give the model the condition zeroed outside the mask, features unmasked (the
+    # reference code's baseline); or blend latents with the uncontrolled trajectory (Blended Latent Diffusion).
+    local: LocalMode = "mask-features"
 
     @model_validator(mode="after")
     def weights_or_training(self):
@@ -71,6 +79,8 @@ class MethodSpec(Section):
             raise ValueError("a controlnet method needs 'weights' (training ControlNets is not part of localctrl)")
         if self.kind == "text-only" and (self.weights or self.train):
             raise ValueError("a text-only method takes no 'weights' or 'train'")
+        if self.local != "mask-features" and not self.mask_at_inference:
+            raise ValueError(f"local '{self.local}' keeps control inside the mask: it needs mask_at_inference true")
         return self
 
 
@@ -78,6 +88,8 @@ class FidSpec(Section):
     features: Literal["shapes-net", "inception", "clip", "random-inception"] = "shapes-net"
     reference_items: int = Field(512, ge=2)  # real images of the data split the generated set is compared with
     kid: bool = True
+    # pooled: one FID of every generated image; seed-mean: each seed group's FID, averaged (ControlNet++'s 4 groups)
+    groups: Literal["pooled", "seed-mean"] = "pooled"
 
 
 class EdgeSpec(Section):
@@ -126,9 +138,15 @@ class MetricsSpec(Section):
         return {} if value is True else None if value is False else value
 
 
+PROTOCOLS = ("none", "controlnetpp")
+
+
 class Suite(Section):
     name: str
     description: str = ""
+    # A published evaluation protocol the suite reproduces: its own metrics are added (bench.metrics.protocol) and the
+    # report prints the protocol paper's numbers beside ours (reports/published.yaml).
+    protocol: Literal[PROTOCOLS] = "none"  # type: ignore[valid-type]
     base: str = "shapes-base"
     data: DataSpec = DataSpec()
     condition: Condition = "canny"
@@ -158,11 +176,17 @@ class Suite(Section):
                 raise ValueError(f"{kind}: '{name}' must be letters, digits, '.', '_' or '-' (not first), at most 64")
         return self
 
+    def sampler_for(self, method: MethodSpec) -> SamplerSettings:
+        """The sampler settings of a method's images: the suite's, with the method's own scheduler if it names one."""
+        return self.sampler if method.scheduler is None else self.sampler.model_copy(update={"scheduler": method.scheduler})
+
     def train_config(self, method: str, out: Path | None = None) -> TrainConfig:
         """The training config of a method with `train`: the suite's base, condition and data source, then
-        `train_defaults`, then the method's own keys."""
+        `train_defaults`, then the method's own keys. Validation samples at the suite's conditioning scale, so the
+        checkpoint kept is the best at the scale the suite measures."""
         source = self.data.model_dump(include=set(DataSource.model_fields))
-        suite = {"base": self.base, "condition": self.condition, **{f"data.{key}": value for key, value in source.items()}}
+        suite = {"base": self.base, "condition": self.condition, "validation_scale": self.sampler.scale,
+                 **{f"data.{key}": value for key, value in source.items()}}
         layers = [suite, self.train_defaults, self.methods[method].train or {}, {"out": out} if out is not None else {}]
         return train_config(*layers, source=f"methods.{method}.train")
 
@@ -181,10 +205,6 @@ def parse_suite(data: dict, source: str | Path) -> Suite:
     except InputError as error:
         raise SuiteError(f"{source}: {error}") from None
     return suite
-
-
-def available_suites() -> list[str]:
-    return sorted(entry.name.removesuffix(".yaml") for entry in resources.files("suites").iterdir() if entry.name.endswith(".yaml"))
 
 
 def suite_file(name_or_path: str):

@@ -29,7 +29,7 @@ ControlNetMode = Literal["zero-condition", "mask-residuals"]  # localctrl.local_
 Z0Filter = Literal["sobel", "laplacian", "none"]
 Z0Reduction = Literal["image-mean", "mask-mean"]  # image-mean: the reference (dilutes small masks); mask-mean: over M
 Z0Weighting = Literal["constant", "window", "noise"]
-Scheduler = Literal["ddim", "ddpm", "pndm", "euler", "euler-a", "dpm++"]
+Scheduler = Literal["ddim", "ddpm", "pndm", "euler", "euler-a", "dpm++", "unipc"]
 Precision = Literal["fp32", "bf16", "fp16"]  # autocast dtype of the frozen modules when sampling (fp32: exact)
 MixedPrecision = Literal["no", "bf16", "fp16"]  # accelerate's names, for training
 Timesteps = Literal["cubic", "uniform"]
@@ -116,6 +116,7 @@ class TrainConfig(Section):
     seed: int = 0
     validate_every: int = Field(200, ge=1)
     validation_steps: int = Field(20, ge=1)  # sampler steps of validation images
+    validation_scale: float = Field(1.0, gt=0)  # conditioning scale of validation images (a suite sets its sampler's)
     patience: int = Field(5, ge=1)  # validations without improvement before early stopping
     checkpoint_every: int = Field(100, ge=1)
     log_every: int = Field(10, ge=1)

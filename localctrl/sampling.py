@@ -10,6 +10,9 @@ requests with different adapters in one batch (each adapter runs on its own requ
 Requests may instead carry a LocalControlNet (docs/method.md, baseline 6): its residuals depend on the latents, so it
 runs at every controlled step, in both CFG branches as `StableDiffusionControlNetPipeline` (guess_mode=False),
 and its residuals go in through `down_block_additional_residuals` / `mid_block_additional_residual`.
+A request may instead be blended (Blended Latent Diffusion, docs/method.md's training-free baseline): it is sampled
+with control everywhere beside an uncontrolled twin (same prompt and seed, an extra row of the UNet batch), and after
+every step its latents outside the mask are replaced by the twin's.
 Seed rule (README, "Training and sampling"): request k's latent comes from `torch.Generator("cpu").manual_seed(seed_k)`.
 """
 
@@ -25,6 +28,7 @@ from localctrl.config import Precision, SamplerSettings, Scheduler
 from localctrl.errors import InputError
 from localctrl.local_adapter import LocalAdapter
 from localctrl.local_controlnet import LocalControlNet
+from localctrl.masking import resize_mask
 from localctrl.models.controlnets import check_controlnet_fits
 from localctrl.models.stacks import Stack
 
@@ -35,6 +39,7 @@ SCHEDULERS: dict[Scheduler, str] = {  # the setting's name → the diffusers sch
     "euler": "EulerDiscreteScheduler",
     "euler-a": "EulerAncestralDiscreteScheduler",
     "dpm++": "DPMSolverMultistepScheduler",
+    "unipc": "UniPCMultistepScheduler",  # ControlNet++'s evaluation samples ControlNets with it
 }
 
 
@@ -49,6 +54,7 @@ class Request:
     adapter: LocalAdapter | None = None  # this request's adapter (default: the one given to `sample`)
     scale: float | None = None  # this request's conditioning scale (default: the settings' scale)
     controlnet: LocalControlNet | None = None  # this request's ControlNet, instead of any adapter
+    blend: torch.Tensor | None = None  # (1, H, W) in {0, 1}: keep this trajectory inside, an uncontrolled twin's outside
 
     def __post_init__(self):
         if self.adapter is not None and self.controlnet is not None:
@@ -183,11 +189,41 @@ def controlnet_residuals(groups: list[ControlNetGroup], model_input: torch.Tenso
     return {"down_block_additional_residuals": down, "mid_block_additional_residual": mid}
 
 
+@dataclass
+class Blends:
+    """A batch's blended rows, their twins' rows (appended to the batch) and their masks at latent resolution."""
+
+    rows: list[int]
+    twins: list[int]
+    masks: torch.Tensor  # (n, 1, h, w) in {0, 1}
+
+    @staticmethod
+    def of(chunk: Sequence[Request], latent_size: int, device, dtype) -> tuple[list[Request], "Blends | None"]:
+        """The UNet batch (the chunk, then one uncontrolled twin per blended request) and its blends (None: none)."""
+        rows = [row for row, request in enumerate(chunk) if request.blend is not None]
+        if not rows:
+            return list(chunk), None
+        twins = [Request(chunk[row].prompt, chunk[row].seed) for row in rows]
+        # Nearest keeps the latent mask binary, as Blended Latent Diffusion's downsampled mask.
+        masks = resize_mask(torch.stack([chunk[row].blend for row in rows]).float(), (latent_size, latent_size), "nearest")
+        return [*chunk, *twins], Blends(rows, list(range(len(chunk), len(chunk) + len(rows))), masks.to(device, dtype))
+
+    def __call__(self, latents: torch.Tensor) -> torch.Tensor:
+        latents = latents.clone()
+        latents[self.rows] = self.masks * latents[self.rows] + (1 - self.masks) * latents[self.twins]
+        return latents
+
+
 def check_controls(stack: Stack, requests: Sequence[Request], adapter: LocalAdapter | None) -> None:
     """Fail before sampling: a condition with nothing to read it, or a ControlNet that does not fit the UNet."""
     if any(request.condition is not None and request.controlnet is None and request.adapter_or(adapter) is None
            for request in requests):
         raise InputError("requests carry conditions but no adapter was given")
+    size = stack.image_size
+    for request in requests:
+        if request.blend is not None and tuple(request.blend.shape) != (1, size, size):
+            raise InputError(f"request '{request.prompt}' (seed {request.seed}): blend mask has shape "
+                             f"{tuple(request.blend.shape)}, expected (1, {size}, {size}) (the image's size)")
     for controlnet in {request.controlnet for request in requests if request.controlnet is not None}:
         check_controlnet_fits(controlnet.controlnet, stack.unet, stack.image_size, stack.vae_scale_factor)
 
@@ -207,11 +243,12 @@ def sample(stack: Stack, requests: Sequence[Request], adapter: LocalAdapter | No
     outputs = []
     with Progress(disable=not progress) as bar, autocast(device, settings.precision):
         task = bar.add_task("sampling", total=len(requests))
-        for chunk in batches(requests, settings.batch_size):
+        for asked in batches(requests, settings.batch_size):
             scheduler = make_scheduler(stack, settings.scheduler)
             scheduler.set_timesteps(settings.steps, device=device)
-            generators = [torch.Generator("cpu").manual_seed(request.seed) for request in chunk]
             latent_size = size // stack.vae_scale_factor
+            chunk, blends = Blends.of(asked, latent_size, device, dtype)
+            generators = [torch.Generator("cpu").manual_seed(request.seed) for request in chunk]
             latents = randn_tensor((len(chunk), unet.config.in_channels, latent_size, latent_size), generator=generators,
                                    device=device, dtype=dtype) * scheduler.init_noise_sigma
             embeddings = encode([request.prompt for request in chunk])
@@ -234,9 +271,11 @@ def sample(stack: Stack, requests: Sequence[Request], adapter: LocalAdapter | No
                     unconditional, conditional = prediction.chunk(2)
                     prediction = unconditional + settings.guidance * (conditional - unconditional)
                 latents = scheduler.step(prediction, timestep, latents, **step_kwargs).prev_sample
-            images = stack.vae.decode(latents / stack.vae.config.scaling_factor).sample
+                if blends is not None:
+                    latents = blends(latents)
+            images = stack.vae.decode(latents[: len(asked)] / stack.vae.config.scaling_factor).sample
             outputs.append((images / 2 + 0.5).clamp(0, 1).float().cpu())
-            bar.advance(task, len(chunk))
+            bar.advance(task, len(asked))
     return torch.cat(outputs)
 
 

@@ -144,7 +144,8 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
             if main and (step % config.validate_every == 0 or step == config.steps):
                 local = accelerator.unwrap_model(adapter)
                 metrics, images = validate(stack, local, validation_batch, config.validation_steps, config.seed, config.masked,
-                                           config.condition, world=validation.source == "shapes")
+                                           config.condition, world=validation.source == "shapes",
+                                           scale=config.validation_scale)
                 mlflow.log_metrics(metrics, step=step)
                 grid = save_captioned_grid(to_uint8(images), validation_batch.captions, out / "validation" / f"step-{step:06d}.png",
                                            masks=validation_batch.masks)

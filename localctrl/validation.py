@@ -76,12 +76,12 @@ def _in_mask_mean(values: Tensor, masks: Tensor) -> float:
 
 @torch.no_grad()
 def validate(stack: Stack, adapter: LocalAdapter, batch: Batch, steps: int, seed: int, masked: bool,
-             condition: str = "canny", world: bool = True) -> tuple[dict, Tensor]:
+             condition: str = "canny", world: bool = True, scale: float = 1.0) -> tuple[dict, Tensor]:
     """In-mask fidelity (edge F1; depth error / label accuracy for depth / seg in the shapes world) and out-of-mask
     edge density of images sampled for `batch`."""
     requests = [Request(caption, seed + k, condition_map, mask if masked else None)
                 for k, (caption, condition_map, mask) in enumerate(zip(batch.captions, batch.conditions, batch.masks))]
-    images = sample(stack, requests, adapter, SamplerSettings(steps=steps, guidance=VALIDATION_GUIDANCE, batch_size=16),
+    images = sample(stack, requests, adapter, SamplerSettings(steps=steps, guidance=VALIDATION_GUIDANCE, batch_size=16, scale=scale),
                     progress=False)
     detected = canny(images)
     inside = edge_scores(detected, batch.reference_edges, batch.masks)

@@ -6,6 +6,7 @@ Files (in --out):
     main-table.{md,tex,csv}        methods × headline metrics (the .tex is a table float to \\input)
     paired.{md,tex,csv}            differences to the reference method with paired-bootstrap 95% CIs
     ablation-<key>.{md,tex,csv}    one per sweep coordinate (λ, filter, weighting, resize)
+    mask-bins.{md,tex,csv}         in-mask fidelity by mask size (small / medium / large)
     all-metrics.csv                every logged aggregate, long format (run, method, metric, mean, ci_lo, ci_hi)
     figures/*.png, figures/*.pdf   tradeoff, lambda, qualitative, training
 """
@@ -18,7 +19,7 @@ import mlflow
 import pandas as pd
 
 from localctrl.config import CiFormat, Section
-from reports import ablations, captions, main_table, tables
+from reports import ablations, anchors, captions, main_table, mask_bins, tables
 from reports.figures import save
 from reports.figures.qualitative import qualitative_figure
 from reports.figures.sweep_curves import lambda_figure
@@ -152,8 +153,9 @@ def write_tables(runs: list[SuiteRun], keys: list[str], paired: list[Paired], op
     if paired:
         reference = paired[0].reference.label if len(runs) == 1 else "each run's " + ", ".join(
             dict.fromkeys(p.reference.label for p in paired))
-    caption = captions.table_caption(runs, keys, options.ci, reference)
-    main = main_table.metric_table(runs, keys, paired, options.ci, caption)
+    published, anchor_sentence = anchors.anchors(runs, keys)
+    caption = " ".join(part for part in (captions.table_caption(runs, keys, options.ci, reference), anchor_sentence) if part)
+    main = main_table.metric_table(runs, keys, paired, options.ci, caption, published)
     latex_bodies = [_write_table(out, "main-table", main, files, prefix)]
     sections = ["## Main table", "", tables.markdown(main), caption, ""]
     if paired and (differences := main_table.paired_table(paired, keys, options.ci)) is not None:
@@ -170,6 +172,11 @@ def write_tables(runs: list[SuiteRun], keys: list[str], paired: list[Paired], op
             latex_bodies.append(_write_table(out, f"ablation-{key}{suffix}", table, files, prefix))
             title = ablations.SWEEP_NAMES.get(key, key) + (f" ({run.short_id})" if suffix else "")
             sections += [f"## Ablation: {title}", "", tables.markdown(table), table.caption, ""]
+    if (by_size := mask_bins.mask_bin_table(runs, options.ci, options.n_boot)) is not None:
+        latex_bodies.append(_write_table(out, "mask-bins", by_size, files, prefix))
+        sections += ["## In-mask fidelity by mask size", "", tables.markdown(by_size), by_size.caption, ""]
+    else:
+        notes.append("mask-size table: no method has per-sample mask areas and in-mask fidelity (logged by an older bench)")
     _write(out / "report.tex", tables.latex_document(*latex_bodies), files)
     everything = out / "all-metrics.csv"
     long_metrics(runs).to_csv(everything, index=False, na_rep=tables.NOT_AVAILABLE)

@@ -2,6 +2,7 @@
 
 import re
 
+from bench.metrics import registry
 from reports.runs import SuiteRun
 
 FID_FEATURES = {
@@ -61,6 +62,11 @@ def implementations(params: dict[str, str], columns: list[str]) -> list[str]:
         tolerance = params.get("suite.metrics.edges.tolerance", "?")
         phrases.append(f"edges: {DETECTORS.get(detector, detector)} on the generated image against the condition, "
                        f"{tolerance} px tolerance")
+    if any(c.startswith(("edge_f1_all", "edge_msssim_all")) for c in shown):
+        phrases.append("ControlNet++'s protocol: edge F1 over the whole image at 0 px with a prompt's images pooled "
+                       "(torchmetrics BinaryF1Score), edge MS-SSIM (its tables' \"SSIM\"; n/a below 161 px)")
+    if params.get("suite.metrics.fid.groups") == "seed-mean" and any(c.startswith("fid") for c in shown):
+        phrases.append("FID: each seed group's FID, averaged over the groups (ControlNet++), no interval")
     if any(c.startswith("depth_") for c in shown):
         detector = params.get("metric.detector.depth", params.get("suite.metrics.depth.detector", "shapes-depth"))
         source = params.get("metric.condition_model.depth")
@@ -86,6 +92,19 @@ def implementations(params: dict[str, str], columns: list[str]) -> list[str]:
     return phrases
 
 
+def unmeasured_sentence(runs: list[SuiteRun], columns: list[str]) -> str:
+    """How many samples in-mask fidelity leaves out (their masks hold none of the condition's structure), per run."""
+    if not any(registry.is_fidelity_in(column) for column in columns):
+        return ""
+    counts = {run.short_id: [m.metrics["unmeasured_in"] for m in run.methods if "unmeasured_in" in m.metrics] for run in runs}
+    counts = {run: max(found) for run, found in counts.items() if found}  # the same items for every method of a run
+    if not counts:
+        return ""
+    said = ", ".join(f"{int(n)}" + (f" in run {run}" if len(counts) > 1 else "") for run, n in counts.items())
+    return (f"In-mask fidelity leaves out the samples whose mask holds none of the condition's structure ({said}); "
+            "intervals resample prompts.")
+
+
 def table_caption(runs: list[SuiteRun], columns: list[str], ci: str, reference: str | None) -> str:
     """The main table's caption: what was measured, with what, and how to read the marks."""
     first = runs[0]
@@ -99,6 +118,7 @@ def table_caption(runs: list[SuiteRun], columns: list[str], ci: str, reference: 
     for run in runs:  # compared runs usually share their implementations; list each distinct one once
         phrases += [p for p in implementations(run.params, columns) if p not in phrases]
     sentences.append("Metrics: " + "; ".join(phrases) + "." if phrases else "")
+    sentences.append(unmeasured_sentence(runs, columns))
     interval = "mean ± half the width of the 95% bootstrap CI (exact bounds in the CSV)" if ci == "pm" else "mean [95% bootstrap CI]"
     sentences.append(f"Cells: {interval}; ↑/↓: higher/lower is better; best in bold, second underlined per column; "
                      "n/a: not measured for that method.")

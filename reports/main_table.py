@@ -3,6 +3,7 @@
 import pandas as pd
 
 from bench.metrics import registry as metrics
+from reports.anchors import Anchor
 from reports.paired import Paired
 from reports.runs import MethodRun, ReportError, SuiteRun
 from reports.tables import MetricTable
@@ -22,6 +23,13 @@ def rows(runs: list[SuiteRun]) -> list[tuple[str, SuiteRun, MethodRun]]:
                 if method.name == name:
                     found.append((f"{method.label} ({run.short_id})", run, method))
     return found
+
+
+def fidelity_key(methods: list[MethodRun], runs: list[SuiteRun]) -> str | None:
+    """The logged key of the runs' condition's fidelity metric (a random-network variant included, named so)."""
+    wanted = metrics.fidelity_metric(runs[0].params.get("suite.condition") if runs else None)
+    logged = {key for m in methods for key in m.metrics}
+    return next((key for key in metrics.metric_columns(logged, headline_only=False) if metrics.base_of(key)[0] == wanted), None)
 
 
 def columns(runs: list[SuiteRun], wanted: list[str] | None = None, every_metric: bool = False) -> list[str]:
@@ -50,13 +58,15 @@ def headers(runs: list[SuiteRun], keys: list[str], prefix: str = "") -> dict[str
 
 
 def metric_table(runs: list[SuiteRun], keys: list[str], paired: list[Paired] | None = None, ci: str = "pm",
-                 caption: str = "") -> MetricTable:
-    """Means and CI bounds exactly as logged; a dagger where the paired CI against the run's reference excludes 0."""
+                 caption: str = "", published: list[Anchor] = ()) -> MetricTable:
+    """Means and CI bounds exactly as logged; a dagger where the paired CI against the run's reference excludes 0;
+    then the `published` anchor rows (reports.anchors), shown without intervals and never ranked."""
     found = rows(runs)
-    index = [label for label, _, _ in found]
+    index = [label for label, _, _ in found] + [anchor.label for anchor in published]
 
     def frame(suffix: str) -> pd.DataFrame:
         values = [[method.metrics.get(key + suffix, float("nan")) for key in keys] for _, _, method in found]
+        values += [[anchor.metrics.get(key, float("nan")) if not suffix else float("nan") for key in keys] for anchor in published]
         return pd.DataFrame(values, index=index, columns=keys, dtype=float)
 
     marked = None
@@ -71,7 +81,8 @@ def metric_table(runs: list[SuiteRun], keys: list[str], paired: list[Paired] | N
             for key in keys:
                 if key in table.columns and bool(table.at[method.name, key]):
                     marked.at[label, key] = True
-    return MetricTable(frame(""), frame("_ci_lo"), frame("_ci_hi"), marked, headers=headers(runs, keys), caption=caption, ci=ci)
+    return MetricTable(frame(""), frame("_ci_lo"), frame("_ci_hi"), marked, headers=headers(runs, keys), caption=caption, ci=ci,
+                       unranked=[anchor.label for anchor in published])
 
 
 def paired_table(paired: list[Paired], keys: list[str], ci: str = "pm") -> MetricTable | None:

@@ -81,7 +81,8 @@ def paired_comparisons(run: SuiteRun, reference: str | None = None, n_boot: int 
             mine, theirs = joined[column].to_numpy(float), joined[f"{column}@ref"].to_numpy(float)
             if (~(pd.isna(mine) | pd.isna(theirs))).sum() < 2:
                 continue  # e.g. preservation metrics of the text-only method: nothing to pair
-            diff, low, high = paired_diff_ci(mine, theirs, n_boot=n_boot, seed=seed, cap=registry.cap(column))
+            diff, low, high = paired_diff_ci(mine, theirs, n_boot=n_boot, seed=seed, cap=registry.cap(column),
+                                             groups=joined["item_id"].to_numpy())  # prompts resampled, with all their seeds
             diffs[method.name][column], lo[method.name][column], hi[method.name][column] = diff, low, high
 
     def frame_of(values: dict) -> pd.DataFrame:

@@ -32,6 +32,7 @@ class MetricTable:
     row_title: str = "method"
     signed: bool = False  # differences: "+0.012"
     ci: CiFormat = "pm"
+    unranked: list[str] = field(default_factory=list)  # rows shown but never ranked (published anchors)
 
     @property
     def columns(self) -> list[str]:
@@ -71,7 +72,8 @@ def _get(frame: pd.DataFrame | None, row, column):
 
 def cells(table: MetricTable) -> list[tuple[str, list[tuple[str, str | None, bool]]]]:
     """[(row label, [(text, "best" | "second" | None, dagger) per column])] — the content every rendering shares."""
-    marks = {c: rank_marks(table.mean[c], metrics.higher_is_better(c), metrics.spec(c).digits) if table.ranked else {}
+    ranked = table.mean.drop(index=table.unranked)
+    marks = {c: rank_marks(ranked[c], metrics.higher_is_better(c), metrics.spec(c).digits) if table.ranked else {}
              for c in table.columns}
     rows = []
     for row in table.mean.index:
@@ -80,6 +82,9 @@ def cells(table: MetricTable) -> list[tuple[str, list[tuple[str, str | None, boo
             value = table.mean.at[row, column]
             if _missing(value):
                 out.append((NOT_AVAILABLE, None, False))
+                continue
+            if row in table.unranked:  # a published number, as printed (no rounding to our digits, no interval)
+                out.append((f"{value:g}", None, False))
                 continue
             digits = metrics.spec(column).digits
             sign = "+" if table.signed else ""

@@ -37,7 +37,7 @@ def test_wheel_contains_code_and_suites_and_runs(tmp_path):
     target = tmp_path / "installed"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(wheel)], check=True)
     env = {**os.environ, "PYTHONPATH": str(target)}
-    probe = "import cli, suites, bench.suite as s; print(cli.__file__); print(suites.__file__); print(s.available_suites())"
+    probe = "import cli, suites, bench.suite as s; print(cli.__file__); print(suites.__file__); print(suites.available_suites())"
     located = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
     assert all(line.startswith(str(target)) for line in located.stdout.splitlines()[:2]), located.stdout
     assert "smoke" in located.stdout

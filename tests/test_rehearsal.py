@@ -14,12 +14,13 @@ import torch
 from typer.testing import CliRunner
 
 from bench.doctor import component_statuses
-from bench.suite import available_suites, load_suite
+from bench.suite import load_suite
 from cli import app
 from localctrl.errors import InputError
 from localctrl.models.weights import components
 from localctrl.rehearsal import MARKER, stand_in_root
 from localctrl.rehearsal.write import REPOS, STEPS, using_rehearsal, write_rehearsal
+from suites import available_suites
 
 
 @pytest.fixture(scope="module")
@@ -157,8 +158,8 @@ def test_the_paper_run_rehearses_end_to_end_and_says_its_numbers_are_meaningless
                 assert "diffusion_pytorch_model.bin holds pickled weights" in refused.output
             outputs[step[1]] = run(step)
         client = mlflow.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
-        runs = {(experiment.name, run.info.run_name): run for experiment in client.search_experiments()
-                for run in client.search_runs([experiment.experiment_id])}
+        every = [(experiment.name, run) for experiment in client.search_experiments() for run in client.search_runs([experiment.experiment_id])]
+    runs = {(experiment, run.info.run_name): run for experiment, run in every if run.data.tags.get("localctrl.suite") != "controlnetpp-canny-sd15"}
     assert "rehearsal stand-in" in outputs["doctor"]
     parent = runs["bench", "paper-canny-sd15 (rehearsal)"]
     assert parent.data.tags["localctrl.rehearsal"] == "true"
@@ -174,3 +175,9 @@ def test_the_paper_run_rehearses_end_to_end_and_says_its_numbers_are_meaningless
         assert runs["train", name].data.tags["localctrl.rehearsal"] == "true"
     caption = next((rehearsal / "localctrl-runs" / "report" / "paper-canny-sd15").glob("main-table.md")).read_text()
     assert "every number is meaningless" in caption and "rehearsal-inception" in caption
+    protocol = {run.info.run_name: run for _, run in every if run.data.tags.get("localctrl.suite") == "controlnetpp-canny-sd15"
+                and run.data.tags.get("localctrl.bench.role") == "method"}
+    assert set(protocol) == set(load_suite("controlnetpp-canny-sd15").methods)
+    assert all({"edge_f1_all", "fid_rehearsal-inception"} <= set(r.data.metrics) for r in protocol.values())
+    table = (rehearsal / "localctrl-runs" / "report" / "controlnetpp-canny-sd15" / "main-table.md").read_text()
+    assert "| T2I-Adapter SD 1.5 (published) |" in table and "0.2365" in table and "Rows marked (published) are not ours" in table

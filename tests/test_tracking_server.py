@@ -27,7 +27,7 @@ def test_train_and_bench_log_to_a_remote_tracking_server(tmp_path, monkeypatch):
         assert mlflow.get_run(trained.run_id).data.metrics["loss_simple"] > 0
         children = mlflow.search_runs(experiment_names=["bench"], filter_string=f"tags.`mlflow.parentRunId` = '{result.run_id}'",
                                       output_format="list")
-        assert len(children) == 4
+        assert len(children) == 5
         child = next(run for run in children if run.data.tags["localctrl.method"] == "random-masked")
         assert child.data.metrics["edge_f1_in"] == result.results["random-masked"]["edge_f1_in"]
         mlflow.artifacts.download_artifacts(run_id=child.info.run_id, artifact_path="per-sample", dst_path=str(tmp_path / "got"))

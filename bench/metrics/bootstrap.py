@@ -5,9 +5,13 @@ Conventions shared by every aggregate:
 - ±inf is never averaged silently: pass `cap` (values above it are set to it; PSNR uses `PSNR_CAP_DB` from
   bench.metrics.registry, so a perfect match counts as 100 dB) or get a ValueError naming the problem.
 - Fewer than two values: the mean is returned with a NaN interval (one value says nothing about its spread).
+- With `groups` (a suite's k images per prompt: the prompt's item id per value) the unit resampled is the prompt: the
+  values are first averaged within each prompt (NaN left out), then the prompts' means are bootstrapped. Images of
+  one prompt are not independent, so resampling them would give intervals that are too narrow.
 """
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 
@@ -31,15 +35,26 @@ def _percentile_ci(values: np.ndarray, n_boot: int, seed: int, level: float) -> 
     return mean, float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+def group_means(values: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    """The non-NaN values, or with `groups` the mean of each group's non-NaN values (groups with none left out)."""
+    if groups is None:
+        return values[~np.isnan(values)]
+    groups = np.asarray(groups)
+    if groups.shape != values.shape:
+        raise ValueError(f"groups must label every value: shapes {groups.shape} and {values.shape}")
+    frame = pd.DataFrame({"value": values, "group": groups})
+    return frame.groupby("group", sort=True)["value"].mean().dropna().to_numpy()  # pandas' mean skips NaN
+
+
 def mean_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
-            cap: float | None = None) -> tuple[float, float, float]:
-    """(mean, lo, hi) over the non-NaN values; the same seed gives the same interval."""
-    values = _clean(values, cap)
-    return _percentile_ci(values[~np.isnan(values)], n_boot, seed, level)
+            cap: float | None = None, groups: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(mean, lo, hi) over the non-NaN values (with `groups`: over the groups' means); the same seed gives the same
+    interval."""
+    return _percentile_ci(group_means(_clean(values, cap), groups), n_boot, seed, level)
 
 
 def paired_diff_ci(a: np.ndarray, b: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
-                   cap: float | None = None) -> tuple[float, float, float]:
+                   cap: float | None = None, groups: np.ndarray | None = None) -> tuple[float, float, float]:
     """(mean of a - b, lo, hi): items resampled together, so per-item difficulty cancels (a and b score the same items).
 
     For a mean, resampling pairs and differencing equals resampling the per-item differences. Pairs with a NaN side are
@@ -48,5 +63,4 @@ def paired_diff_ci(a: np.ndarray, b: np.ndarray, n_boot: int = 1000, seed: int =
     a, b = _clean(a, cap), _clean(b, cap)
     if a.shape != b.shape:
         raise ValueError(f"paired values must score the same items: shapes {a.shape} and {b.shape}")
-    diff = a - b
-    return _percentile_ci(diff[~np.isnan(diff)], n_boot, seed, level)
+    return _percentile_ci(group_means(a - b, groups), n_boot, seed, level)

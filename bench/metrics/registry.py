@@ -33,6 +33,9 @@ METRICS: dict[str, MetricSpec] = {
     "edge_recall_in": MetricSpec("edge recall in", True, headline=False),
     "edge_ssim_in": MetricSpec("edge SSIM in", True, headline=False),
     "edge_leakage_out": MetricSpec("edge leakage out", False),
+    # ControlNet++'s protocol (bench.metrics.protocol): whole image, 0 px tolerance, a prompt's images pooled
+    "edge_f1_all": MetricSpec("edge F1 (ControlNet++)", True),
+    "edge_msssim_all": MetricSpec("edge MS-SSIM (ControlNet++)", True),
     # Edge density outside the mask depends on the scene as much as on the method (the text-only image has edges
     # there too): no better direction, so it is reported but never ranked.
     "edge_density_out": MetricSpec("edge density out", None),
@@ -48,6 +51,12 @@ METRICS: dict[str, MetricSpec] = {
     "ssim_out": MetricSpec("SSIM out", True),
     "psnr_out": MetricSpec("PSNR out", True, 2, unit="dB", cap=PSNR_CAP_DB),
     "lpips_out": MetricSpec("LPIPS out", False),
+    # What the in-mask numbers stand on: the mask's share of the image, the share of the condition's structure it
+    # holds, and how many samples' masks held none (their in-mask fidelity is NaN, left out of the means).
+    "mask_area": MetricSpec("mask area", None, headline=False),
+    "structure_in": MetricSpec("structure share in", None, headline=False),
+    "unmeasured_in": MetricSpec("samples without structure in mask", None, 0, headline=False),
+    "samples": MetricSpec("samples", None, 0, headline=False),  # a count (the report's mask-size bins)
 }
 
 CI_SUFFIXES = ("_ci_lo", "_ci_hi")
@@ -85,6 +94,15 @@ FIDELITY = {"depth": "depth_rmse_in", "seg": "seg_miou_in"}  # a condition's hea
 def fidelity_metric(condition: str | None) -> str:
     """The headline in-mask fidelity metric of a suite's condition: depth RMSE, seg mIoU, or edge F1 for edge maps."""
     return FIDELITY.get(condition or "", "edge_f1_in")
+
+
+FIDELITY_PREFIXES = ("edge_", "depth_", "seg_")
+
+
+def is_fidelity_in(key: str) -> bool:
+    """An in-mask control fidelity metric (edge F1, depth RMSE, seg mIoU, … inside the mask), random variants too."""
+    found = base_of(key)
+    return found is not None and found[0].startswith(FIDELITY_PREFIXES) and found[0].endswith("_in")
 
 
 def spec(key: str) -> MetricSpec:

@@ -19,17 +19,23 @@ from localctrl.sampling import Request, sample, to_uint8
 
 
 def request(task: Task, item: ItemTensors, k: int, method: Method) -> Request:
-    """Task's request; its item's tensors are row k of `item`."""
-    prompt = item.prompts[k]
+    """Task's request; its item's tensors are row k of `item`. How a local method keeps control in the mask
+    (MethodSpec.local): its features masked (the ControlNet's own "zero-condition" mode zeroes the condition itself),
+    the adapter's condition zeroed outside and its features unmasked, or its latents blended with text only's."""
+    prompt, spec = item.prompts[k], method.spec
     if not method.controlled:
         return Request(prompt, task.seed)
-    mask = item.masks[k] if method.spec.mask_at_inference else None
-    condition = item.conditions[k]
+    mask = item.masks[k] if spec.mask_at_inference else None
+    condition, blend = item.conditions[k], None
+    if mask is not None and spec.local == "blend-latents":
+        mask, blend = None, mask
+    if mask is not None and spec.local == "zero-condition" and method.controlnet is None:
+        condition, mask = condition * mask, None
     if method.controlnet is not None:
         wanted = method.controlnet.controlnet.config.conditioning_channels
         condition = condition.expand(wanted, -1, -1) if condition.shape[0] == 1 else condition  # edges as the RGB image ControlNets take
-        return Request(prompt, task.seed, condition, mask, controlnet=method.controlnet, scale=method.spec.scale)
-    return Request(prompt, task.seed, condition, mask, adapter=method.adapter, scale=method.spec.scale)
+        return Request(prompt, task.seed, condition, mask, controlnet=method.controlnet, scale=spec.scale, blend=blend)
+    return Request(prompt, task.seed, condition, mask, adapter=method.adapter, scale=spec.scale, blend=blend)
 
 
 def generate(stack: Stack, suite: Suite, items: BenchItems, methods: dict[str, Method], chunks: list[list[Task]],
@@ -43,7 +49,7 @@ def generate(stack: Stack, suite: Suite, items: BenchItems, methods: dict[str, M
         for chunk in todo:
             item = items.load_for([task.item for task in chunk])  # only this chunk's items are in memory
             requests = [request(task, item, k, methods[task.method]) for k, task in enumerate(chunk)]
-            settings = suite.sampler.model_copy(update={"batch_size": len(chunk)})
+            settings = suite.sampler_for(methods[chunk[0].method].spec).model_copy(update={"batch_size": len(chunk)})  # one scheduler a chunk
             images = to_uint8(sample(stack, requests, None, settings, progress=False))
             # written atomically: a killed run leaves no torn PNG, the file is either complete or absent
             writes = {writers.submit(write_png, task.path, image.permute(1, 2, 0).numpy()): task.path

@@ -8,7 +8,9 @@ bounded by the chunk, not by the suite. Conditions are computed per image (korni
 result for an image in any batch), so a chunk's conditions are the ones the keys hashed.
 
 Masks of kind `box` come from `default_rng([mask seed, crc32(item id)])`: the same item gets the same box whatever
-`--limit` or the item order.
+`--limit` or the item order. With `masks.min_structure` the box is redrawn from that generator until it holds that
+share of the condition's structure (its edges, or a depth or label map's outlines: localctrl.data.conditions.structure),
+so in-mask fidelity measures control of something; an item whose mask holds none is left out of it (bench.stages.score).
 """
 
 import zlib
@@ -22,8 +24,9 @@ from torch import Tensor
 from bench.keys import StackedHash, items_key, tensor_hash
 from bench.suite import Suite
 from localctrl.common.files import read_image
+from localctrl.data.conditions import structure
 from localctrl.data.examples import ExampleSet
-from localctrl.data.masks import check_mask, make_mask
+from localctrl.data.masks import box_holding, check_mask
 from localctrl.errors import InputError
 
 CHUNK = 64  # items loaded together
@@ -40,6 +43,7 @@ class ItemTensors:
     reference_edges: Tensor  # (n, 1, H, W): exact edges in the shapes world, else the condition's detector on the image
     semantic: Tensor | None  # (n, H, W) seg labels: exact in the shapes world, a manifest's `seg` labels; else None
     depth: Tensor | None  # (n, 1, H, W) disparity 0-255: exact in the shapes world, a manifest's `depth`; else None
+    structure: Tensor  # (n, 1, H, W) in {0, 1}: the condition's structure (localctrl.data.conditions.structure)
 
     def at(self, rows: Sequence[int]) -> "ItemTensors":
         """The same tensors for `rows` (each among self.rows), in that order."""
@@ -47,7 +51,7 @@ class ItemTensors:
         pick = (lambda tensor: tensor[index] if index else tensor[:0])
         maybe = (lambda tensor: pick(tensor) if tensor is not None else None)
         return ItemTensors(list(rows), [self.prompts[i] for i in index], pick(self.conditions), pick(self.masks),
-                           pick(self.reference_edges), maybe(self.semantic), maybe(self.depth))
+                           pick(self.reference_edges), maybe(self.semantic), maybe(self.depth), pick(self.structure))
 
 
 class BenchItems:
@@ -61,7 +65,7 @@ class BenchItems:
         self.prompts: list[str] = []
         self.condition_keys: list[str] = []
         self.mask_keys: list[str] = []
-        masks, edges, semantic, depth = (StackedHash(len(self)) for _ in range(4))
+        masks, edges, semantic, depth, shapes = (StackedHash(len(self)) for _ in range(5))
         self.has_semantic = self.has_depth = True  # until an item lacks them
         for start in range(0, len(self), CHUNK):  # the one pass that checks every item and keys it
             part = self.load(range(start, min(start + CHUNK, len(self))))
@@ -70,6 +74,7 @@ class BenchItems:
             self.mask_keys += [tensor_hash(mask) for mask in part.masks]
             masks.update(part.masks)
             edges.update(part.reference_edges)
+            shapes.update(part.structure)
             self.has_semantic &= part.semantic is not None
             self.has_depth &= part.depth is not None
             if part.semantic is not None:
@@ -77,7 +82,7 @@ class BenchItems:
             if part.depth is not None:
                 depth.update(part.depth)
         truths = [semantic.hexdigest() if self.has_semantic else None, depth.hexdigest() if self.has_depth else None]
-        self.key = items_key(self.ids, masks.hexdigest(), edges.hexdigest(), *truths)
+        self.key = items_key(self.ids, masks.hexdigest(), edges.hexdigest(), *truths, shapes.hexdigest())
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -85,18 +90,20 @@ class BenchItems:
     def load(self, rows: Sequence[int]) -> ItemTensors:
         """The tensors of items `rows` (indices into ids), read or rendered now."""
         rows = list(rows)
-        masks = torch.from_numpy(np.stack([self.mask(row) for row in rows]))[:, None]
-        batch = self.examples.batch(rows, masks)
+        batch = self.examples.batch(rows, masks=torch.empty(0))  # the masks are drawn next, from the conditions
+        held = structure(batch.conditions)
+        masks = torch.from_numpy(np.stack([self.mask(row, held[k, 0].numpy()) for k, row in enumerate(rows)]))[:, None]
         return ItemTensors(rows, batch.captions, batch.conditions, masks, batch.reference_edges, batch.reference_labels,
-                           batch.reference_depth)
+                           batch.reference_depth, held)
 
     def load_for(self, rows: Sequence[int]) -> ItemTensors:
         """`load` of the distinct rows, returned for `rows` as given (tasks of one chunk share items)."""
         return self.load(sorted(set(rows))).at(rows)
 
-    def mask(self, row: int) -> np.ndarray:
+    def mask(self, row: int, held: np.ndarray) -> np.ndarray:
+        """Item `row`'s evaluation mask; `held` is its condition's structure (H, W)."""
         manifest_masks = None if self.examples.source == "shapes" else self.examples.items[self.examples.keys[row]].masks
-        return evaluation_mask(self.suite, self.ids[row], self.image_size, manifest_masks)
+        return evaluation_mask(self.suite, self.ids[row], self.image_size, manifest_masks, held)
 
 
 def example_set(suite: Suite, image_size: int, items: int) -> ExampleSet:
@@ -109,11 +116,11 @@ def item_ids(examples: ExampleSet) -> list[str]:
     return [examples.items[key].id for key in examples.keys]
 
 
-def evaluation_mask(suite: Suite, item_id: str, size: int, manifest_masks: dict | None) -> np.ndarray:
+def evaluation_mask(suite: Suite, item_id: str, size: int, manifest_masks: dict | None, held: np.ndarray) -> np.ndarray:
     spec = suite.masks
     if spec.kind == "box":
         rng = np.random.default_rng([spec.seed, zlib.crc32(item_id.encode())])
-        return make_mask("box", rng, size, size, min_area=spec.min_area, max_area=spec.max_area)
+        return box_holding(held, spec.min_structure, rng, spec.min_area, spec.max_area)
     if spec.kind == "right-half":  # the reference evaluation's mask
         mask = np.zeros((size, size), np.float32)
         mask[:, size // 2 :] = 1

@@ -63,7 +63,7 @@ def resolve_method(suite: Suite, name: str, stack: Stack, cache: Path) -> Method
     origin = origin or (spec.weights if controlnet is not None else None)
     scale = suite.sampler.scale if spec.scale is None else spec.scale  # the key holds the scale used, however it is set
     key = method_key(spec.kind, spec.mask_at_inference, scale, control.resize if control else None,
-                     module_hash(control) if control else None, controlnet.mode if controlnet else None)
+                     module_hash(control) if control else None, spec.local if control else None)
     if control is not None:
         control.to(stack.unet.device)  # features are computed where the UNet runs (--device)
     return Method(name, spec, adapter, key, run_id, origin, controlnet)
@@ -81,4 +81,5 @@ def resolve_controlnet(suite: Suite, name: str, stack: Stack) -> LocalControlNet
     if expected not in (CHANNELS[suite.condition], 3):  # 1-channel edges are repeated for RGB ControlNets (bench.stages.generate)
         raise InputError(f"methods.{name}: the ControlNet takes {expected} condition channels, but the suite's condition "
                          f"'{suite.condition}' has {CHANNELS[suite.condition]}")
-    return LocalControlNet(model.eval(), mode=spec.controlnet_mode, resize=spec.resize or "area")
+    mode = "zero-condition" if spec.local == "zero-condition" else "mask-residuals"  # blend-latents: unmasked (no mask)
+    return LocalControlNet(model.eval(), mode=mode, resize=spec.resize or "area")

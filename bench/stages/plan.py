@@ -28,13 +28,14 @@ class Task:
 
 def plan_tasks(suite: Suite, items: BenchItems, methods: dict[str, Method], base_key: str, out: Path) -> list[Task]:
     tasks = []
-    sampler = sampler_key(suite.sampler)
+    samplers = {name: sampler_key(suite.sampler_for(method.spec)) for name, method in methods.items()}
     condition_keys, mask_keys = items.condition_keys, items.mask_keys
     for index, item_id in enumerate(items.ids):
         for seed in suite.seeds:
             for name, method in methods.items():
                 controlled = method.controlled
-                key = task_key(base_key, method.key, items.prompts[index], seed, sampler, condition_keys[index] if controlled else None,
+                key = task_key(base_key, method.key, items.prompts[index], seed, samplers[name],
+                               condition_keys[index] if controlled else None,
                                mask_keys[index] if controlled and method.spec.mask_at_inference else None)
                 tasks.append(Task(name, index, seed, key, out / "images" / name / f"{item_id}-s{seed}-{key[:12]}.png"))
     return tasks
@@ -45,8 +46,13 @@ def image_problems(tasks: list[Task]) -> dict[str, str]:
     return {task.key: problem for task in tasks if (problem := png_problem(task.path)) is not None}
 
 
-def chunks(tasks: list[Task], size: int) -> list[list[Task]]:
-    return [tasks[start : start + size] for start in range(0, len(tasks), size)]
+def chunks(tasks: list[Task], size: int, methods: dict[str, Method] | None = None) -> list[list[Task]]:
+    """Sampler batches of at most `size` tasks in plan order; methods with a scheduler of their own
+    (MethodSpec.scheduler) are batched apart, each scheduler's tasks in the order they first appear."""
+    groups: dict[str | None, list[Task]] = {}
+    for task in tasks:
+        groups.setdefault(methods[task.method].spec.scheduler if methods else None, []).append(task)
+    return [group[start : start + size] for group in groups.values() for start in range(0, len(group), size)]
 
 
 def shard_of(groups: list, shard: tuple[int, int] | None) -> list:

@@ -35,11 +35,13 @@ from bench.metrics.fidelity import (
 from bench.metrics.frechet import fid_bootstrap_ci, fid_from_features, kid_from_features
 from bench.metrics.masked import exclude_band, masked_lpips, masked_psnr, masked_ssim
 from bench.metrics.networks import Scorers
+from bench.metrics.protocol import edge_ms_ssim, pooled_edge_f1
 from bench.stages.detect import Detections
 from bench.stages.items import CHUNK, BenchItems
 from bench.stages.plan import Task
 from bench.suite import Suite
 from localctrl.common.files import atomic, read_rgb, recorded_problem, write_text
+from localctrl.data.conditions import CHANNELS
 from localctrl.shapes.net import align_shapes
 
 BATCH = 64
@@ -54,7 +56,12 @@ def per_sample(suite: Suite, items: BenchItems, tasks: list[Task], reference: li
         images = torch.stack([read_rgb(t.path) for t in part])
         inside = item.masks
         outside = 1 - inside
-        values: dict[str, torch.Tensor | np.ndarray] = {}
+        # Nothing to control where the mask holds none of the condition's structure: in-mask fidelity is undefined
+        # (NaN, left out of means and counted in `unmeasured_in`), not "perfect" as empty sets would score.
+        held = (item.structure * inside).sum(dim=(1, 2, 3))
+        values: dict[str, torch.Tensor | np.ndarray] = {
+            "mask_area": inside.mean(dim=(1, 2, 3)),
+            "structure_in": held / item.structure.sum(dim=(1, 2, 3)).clamp(min=1)}
         if "edges" in detections:
             detected = detections["edges"].load(part)
             reference_edges = item.reference_edges
@@ -87,12 +94,30 @@ def per_sample(suite: Suite, items: BenchItems, tasks: list[Task], reference: li
                 values["align_shapes"] = align_shapes(scorers.shapes_net(images.float() / 255), item.prompts)
         if scorers.clip_name is not None:
             values[scorers.key("clip_score", scorers.clip_name)] = scorers.clip.scores(images, item.prompts)
+        for name in values:
+            if registry.is_fidelity_in(name):
+                values[name] = torch.where(held > 0, torch.as_tensor(values[name]).double(), float("nan"))
         frame = pd.DataFrame({name: np.asarray(torch.as_tensor(v).double()) for name, v in values.items()})
         frame.insert(0, "item_id", [items.ids[r] for r in item.rows])
         frame.insert(1, "seed", [t.seed for t in part])
         frame.insert(2, "key", [t.key for t in part])
         columns.append(frame)
     return pd.concat(columns, ignore_index=True)
+
+
+def controlnetpp_edges(suite: Suite, items: BenchItems, tasks: list[Task], detections: dict[str, Detections]) -> pd.DataFrame:
+    """ControlNet++'s edge F1 and MS-SSIM (bench.metrics.protocol) per task row: a prompt's images are scored together
+    against its condition, and every row of the prompt carries the prompt's F1."""
+    by_item: dict[int, list[int]] = {}
+    for row, task in enumerate(tasks):
+        by_item.setdefault(task.item, []).append(row)
+    f1, ms_ssim = np.full(len(tasks), np.nan), np.full(len(tasks), np.nan)
+    for item, rows in by_item.items():
+        detected = detections["edges"].load([tasks[row] for row in rows])
+        condition = (items.load([item]).conditions > 0.5).float().expand(len(rows), -1, -1, -1)
+        f1[rows] = pooled_edge_f1(detected, condition)
+        ms_ssim[rows] = edge_ms_ssim(detected, condition).numpy()
+    return pd.DataFrame({"edge_f1_all": f1, "edge_msssim_all": ms_ssim})
 
 
 def image_features(extract, paths: list) -> np.ndarray:
@@ -104,17 +129,25 @@ def image_features(extract, paths: list) -> np.ndarray:
 
 
 def aggregates(frame: pd.DataFrame, generated_features: np.ndarray | None, reference_features: np.ndarray | None,
-               suite: Suite, scorers: Scorers) -> dict[str, float]:
+               suite: Suite, scorers: Scorers, seeds: list[int] | None = None) -> dict[str, float]:
     result = {}
-    for column in frame.columns.drop(["item_id", "seed", "key"]):
-        mean, lo, hi = mean_ci(frame[column].to_numpy(), seed=0, cap=registry.cap(column))
+    for column in frame.columns.drop(["item_id", "seed", "key"]):  # intervals resample prompts, each with all its seeds
+        mean, lo, hi = mean_ci(frame[column].to_numpy(), seed=0, cap=registry.cap(column), groups=frame["item_id"].to_numpy())
         result |= {column: mean, f"{column}_ci_lo": lo, f"{column}_ci_hi": hi}
+    if "structure_in" in frame:
+        result["unmeasured_in"] = float((frame["structure_in"] == 0).sum())  # samples left out of in-mask fidelity
     if generated_features is not None and reference_features is not None and len(generated_features) >= 2:
         fid = scorers.key("fid", scorers.fid_name)
         with warnings.catch_warnings():  # singular covariances (N ≤ D) are reported once by the run, not per sqrtm call
             warnings.simplefilter("ignore", LinAlgWarning)
-            estimate = fid_from_features(generated_features, reference_features)
-            lo, hi = fid_bootstrap_ci(generated_features, reference_features, n_boot=200, seed=0, estimate=estimate)
+            if suite.metrics.fid.groups == "seed-mean" and seeds is not None:  # ControlNet++: each seed group's FID, averaged
+                by_seed = np.asarray(seeds)
+                estimate = float(np.mean([fid_from_features(generated_features[by_seed == seed], reference_features)
+                                          for seed in sorted(set(seeds))]))
+                lo = hi = float("nan")  # a mean of a few set metrics: no interval is claimed
+            else:
+                estimate = fid_from_features(generated_features, reference_features)
+                lo, hi = fid_bootstrap_ci(generated_features, reference_features, n_boot=200, seed=0, estimate=estimate)
             result |= {fid: estimate, f"{fid}_ci_lo": lo, f"{fid}_ci_hi": hi}
         if suite.metrics.fid.kid:
             subset = min(len(generated_features), len(reference_features), 1000)
@@ -128,7 +161,7 @@ def score_method(suite: Suite, items: BenchItems, method: str, tasks: list[Task]
                  out: Path, say: Callable[[str], None] = print) -> tuple[pd.DataFrame, dict, Path]:
     """Per-sample rows and aggregates of one method, from the cache when its key matches and both files are intact
     (each as written: its size and sha256 match its record; `say` names what is not)."""
-    key = score_key(method, [t.key for t in tasks], [t.key for t in reference or []], suite.metrics.model_dump(mode="json"),
+    key = score_key(method, [t.key for t in tasks], [t.key for t in reference or []], {**suite.metrics.model_dump(mode="json"), "protocol": suite.protocol},
                     items.key, fid_key,
                     [scorers.fid_name, scorers.lpips_name, scorers.clip_name,
                      *(DETECTORS[scorers.detectors[kind]].folder(name) for kind, name in scorers.detector_names.items())])
@@ -140,10 +173,12 @@ def score_method(suite: Suite, items: BenchItems, method: str, tasks: list[Task]
         if problem != "missing":
             say(f"{path} {problem}: scored again")
     frame = per_sample(suite, items, tasks, reference, detections, scorers)
+    if suite.protocol == "controlnetpp" and "edges" in detections and CHANNELS[suite.condition] == 1:
+        frame = pd.concat([frame, controlnetpp_edges(suite, items, tasks, detections)], axis=1)
     features = None
     if scorers.fid_name is not None and reference_features is not None:
         features = image_features(scorers.fid, [t.path for t in tasks])
-    result = aggregates(frame, features, reference_features, suite, scorers)
+    result = aggregates(frame, features, reference_features, suite, scorers, seeds=[t.seed for t in tasks])
     with atomic(table, record=True) as temporary:
         frame.to_parquet(temporary, index=False)
     write_text(summary, json.dumps(result, indent=2, sort_keys=True) + "\n", record=True)

@@ -70,6 +70,15 @@ def depth_to_condition(depth: Tensor) -> Tensor:
     return depth.float().expand(-1, 3, -1, -1).contiguous()
 
 
+def structure(conditions: Tensor) -> Tensor:
+    """Where conditions (N, C, H, W) have structure, (N, 1, H, W) in {0, 1}: an edge map's edges, the outlines of a
+    depth or label map (Canny on it). Evaluation masks are drawn to hold it; where a mask holds none there is
+    nothing to control, and in-mask fidelity is undefined (bench.stages.score)."""
+    if conditions.shape[1] == 1:
+        return (conditions > 0.5).float()
+    return canny(conditions)
+
+
 COMPUTED = {"canny": canny, "canny-opencv": canny_opencv, "colour-grid": colour_grid}  # the others: FROM_MANIFEST
 
 

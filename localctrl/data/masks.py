@@ -65,6 +65,25 @@ def random_box(
     return mask
 
 
+def box_holding(
+    structure: np.ndarray, share: float, rng: np.random.Generator, min_area: float, max_area: float, tries: int = 100
+) -> np.ndarray:
+    """A random box (random_box) holding at least `share` of the structure's pixels (H, W) in {0, 1}: boxes are drawn
+    from `rng` until one does, else the one of `tries` holding most. Share 0, or no structure at all, gives the first
+    box, so the same generator draws the same box as random_box."""
+    height, width = structure.shape
+    total = float(structure.sum())
+    best, best_share = None, -1.0
+    for _ in range(tries):
+        box = random_box(rng, height, width, min_area, max_area)
+        held = float((box * structure).sum()) / total if total else 0.0
+        if share == 0 or total == 0 or held >= share:
+            return box
+        if held > best_share:
+            best, best_share = box, held
+    return best
+
+
 def random_blob(
     rng: np.random.Generator,
     height: int,

@@ -5,6 +5,7 @@
     DIR/weights/                   LOCALCTRL_WEIGHTS_DIR: clean-fid's inception-2015-12-05.pt
     DIR/torch/hub/checkpoints/     TORCH_HOME's checkpoints: torchvision's alexnet-owt-7be5be79.pth
     DIR/coco/                      a COCO-layout image folder and captions_val2017.json, for `localctrl data prepare`
+    DIR/multigen-canny-eval/       a MultiGen-20M canny eval split saved with datasets' save_to_disk (`--hf-dataset`)
     DIR/rehearsal.env, rehearse.sh the environment that points the libraries here, and the steps (`STEPS`)
 """
 
@@ -48,6 +49,7 @@ REPOS: dict[str, Callable[[Path], Path]] = {
 }
 
 COCO_IMAGES = 32  # the fewest that give data prepare's seeded 90/5/5 split a val item (train needs one)
+MULTIGEN_ROWS = 4
 
 
 def environment(folder: Path) -> dict[str, str]:
@@ -86,6 +88,10 @@ STEPS: list[list[str]] = [
     train_steps("masked-z0", "z0.weight=1e-3"),
     ["localctrl", "bench", "--suite", "paper-canny-sd15", "--limit", "4", "--steps", "2"],
     ["localctrl", "report", "--suite", "paper-canny-sd15"],
+    ["localctrl", "data", "prepare", "--hf-dataset", "multigen-canny-eval", "--hf-split", "validation", "--caption-column", "text",
+     "--out", "data/multigen-canny-eval", "--size", "64"],
+    ["localctrl", "bench", "--suite", "controlnetpp-canny-sd15", "--limit", "2", "--steps", "2"],
+    ["localctrl", "report", "--suite", "controlnetpp-canny-sd15"],
 ]
 
 
@@ -104,11 +110,12 @@ def write_rehearsal(folder: Path, say: Callable[[str], None] = print) -> Path:
         say(f"writing {repo_id}")
         write_snapshot(hub, repo_id, build(folder / "staging" / repo_id.replace("/", "--")))
     shutil.rmtree(folder / "staging", ignore_errors=True)
-    say("writing clean-fid's Inception, torchvision's AlexNet and COCO-layout images")
+    say("writing clean-fid's Inception, torchvision's AlexNet, COCO-layout images and a MultiGen-layout dataset")
     (folder / "weights").mkdir()
     write_inception(folder / "weights" / INCEPTION_FILE, seed=60)
     alexnet_checkpoint(folder / "torch" / "hub" / "checkpoints" / ALEXNET_FILE, seed=61)
     coco_folder(folder / "coco", COCO_IMAGES)
+    multigen_folder(folder / "multigen-canny-eval", MULTIGEN_ROWS)
     env = environment(folder)
     (folder / "rehearsal.env").write_text("".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items()))
     script = ["#!/bin/sh", "# The rehearsal of a real paper run on seeded random stand-ins: its numbers are meaningless.",
@@ -118,27 +125,46 @@ def write_rehearsal(folder: Path, say: Callable[[str], None] = print) -> Path:
     return folder
 
 
+def drawn_scene(rng: np.random.Generator, size: tuple[int, int] = (160, 120)) -> tuple[Image.Image, str]:
+    """A photo stand-in: two coloured circles or squares on a plain background, and its caption."""
+    colours = {"red": (200, 40, 40), "green": (40, 160, 60), "blue": (40, 70, 200), "yellow": (220, 200, 40)}
+    picture = Image.new("RGB", size, tuple(int(v) for v in rng.integers(60, 200, 3)))
+    draw = ImageDraw.Draw(picture)
+    words = []
+    for _ in range(2):
+        name = str(rng.choice(list(colours)))
+        x, y, side = (int(v) for v in (rng.integers(0, size[0] - 50), rng.integers(0, size[1] - 50), rng.integers(20, 50)))
+        circle = bool(rng.integers(0, 2))
+        (draw.ellipse if circle else draw.rectangle)([x, y, x + side, y + side], fill=colours[name])
+        words.append(f"a {name} {'circle' if circle else 'square'}")
+    return picture, f"{words[0]} and {words[1]} on a plain background"
+
+
 def coco_folder(folder: Path, count: int, seed: int = 0) -> Path:
     """COCO's layout: val2017/<12-digit id>.jpg (640×480 there, 160×120 here) and annotations/captions_val2017.json."""
     rng = np.random.default_rng(seed)
-    colours = {"red": (200, 40, 40), "green": (40, 160, 60), "blue": (40, 70, 200), "yellow": (220, 200, 40)}
     images, annotations = [], []
     (folder / "val2017").mkdir(parents=True)
     for index in range(count):
         image_id = 139 + 17 * index
-        picture = Image.new("RGB", (160, 120), tuple(int(v) for v in rng.integers(60, 200, 3)))
-        draw = ImageDraw.Draw(picture)
-        words = []
-        for _ in range(2):
-            name = str(rng.choice(list(colours)))
-            x, y, size = (int(v) for v in (rng.integers(0, 110), rng.integers(0, 70), rng.integers(20, 50)))
-            circle = bool(rng.integers(0, 2))
-            (draw.ellipse if circle else draw.rectangle)([x, y, x + size, y + size], fill=colours[name])
-            words.append(f"a {name} {'circle' if circle else 'square'}")
+        picture, caption = drawn_scene(rng)
         file_name = f"{image_id:012d}.jpg"
         picture.save(folder / "val2017" / file_name, quality=90)
         images.append({"id": image_id, "file_name": file_name, "width": 160, "height": 120})
-        annotations.append({"image_id": image_id, "id": 10_000 + index, "caption": f"{words[0]} and {words[1]} on a plain background"})
+        annotations.append({"image_id": image_id, "id": 10_000 + index, "caption": caption})
     (folder / "annotations").mkdir()
     (folder / "annotations" / "captions_val2017.json").write_text(json.dumps({"images": images, "annotations": annotations}))
+    return folder
+
+
+def multigen_folder(folder: Path, count: int, seed: int = 1) -> Path:
+    """limingcv/MultiGen-20M_canny_eval's layout as `datasets`' save_to_disk leaves it: a `validation` split with an
+    `image` and a `text` column (512² photos there, 96² drawings here)."""
+    import datasets
+
+    rng = np.random.default_rng(seed)
+    scenes = [drawn_scene(rng, (96, 96)) for _ in range(count)]
+    rows = {"image": [picture for picture, _ in scenes], "text": [caption for _, caption in scenes]}
+    features = datasets.Features({"image": datasets.Image(), "text": datasets.Value("string")})
+    datasets.DatasetDict({"validation": datasets.Dataset.from_dict(rows, features=features)}).save_to_disk(str(folder))
     return folder

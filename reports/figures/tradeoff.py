@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 
 from bench.metrics import registry as metrics
 from reports.figures import MARKERS, colour
+from reports.main_table import fidelity_key
 from reports.runs import MethodRun, SuiteRun
 
 PRESERVATION = ("ssim_out", "lpips_out", "psnr_out")  # the first one logged is used
@@ -20,13 +21,6 @@ def preservation_key(methods: list[MethodRun]) -> str | None:
         if any(key in m.metrics for m in methods):
             return key
     return None
-
-
-def fidelity_key(methods: list[MethodRun], runs: list[SuiteRun]) -> str | None:
-    """The logged key of the runs' condition's fidelity metric (a random-network variant included, named so)."""
-    wanted = metrics.fidelity_metric(runs[0].params.get("suite.condition") if runs else None)
-    logged = {key for m in methods for key in m.metrics}
-    return next((key for key in metrics.metric_columns(logged, headline_only=False) if metrics.base_of(key)[0] == wanted), None)
 
 
 def _errors(method: MethodRun, key: str) -> list[list[float]] | None:

@@ -22,6 +22,6 @@ def test_two_processes_on_one_cache_train_each_adapter_once_and_log_one_parent_r
     assert len(trainings) == 1, "the second process waits for the adapter the first trains, then reuses it"
     runs = mlflow.search_runs(experiment_names=["bench"], output_format="list")
     parents = [run for run in runs if run.data.tags.get("localctrl.bench.role") == "suite"]
-    assert len(parents) == 1 and len(runs) == 1 + 4, "the second run logs into the first one's runs"
+    assert len(parents) == 1 and len(runs) == 1 + 5, "the second run logs into the first one's runs"
     said = "".join(stderr for _, stderr in outputs)
     assert "another localctrl process is" in said  # at least one of them waited for a lock (training or scoring)

@@ -37,6 +37,6 @@ def test_two_processes_produce_the_same_images_and_scores_as_one(tmp_path):
     launched = subprocess.run(command, cwd=REPOSITORY, env=os.environ | {"OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
                               timeout=600)
     assert launched.returncode == 0, launched.stderr[-3000:]
-    assert outputs(tmp_path / "two") == outputs(tmp_path / "one") and len(outputs(tmp_path / "one")) == 16 + 8
+    assert outputs(tmp_path / "two") == outputs(tmp_path / "one") and len(outputs(tmp_path / "one")) == 20 + 10
     summaries = [json.loads(path.read_text()) for path in sorted((tmp_path / "two" / "scores").glob("*.json"))]
     assert sorted(json.dumps(s, sort_keys=True) for s in summaries) == sorted(json.dumps(r, sort_keys=True) for r in single.results.values())

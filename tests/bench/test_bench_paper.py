@@ -1,5 +1,7 @@
 """The paper suite: without its weights and data it stops up front listing all of them; `--base tiny` runs its plan."""
 
+import math
+
 import mlflow
 import pytest
 
@@ -24,8 +26,9 @@ def test_the_paper_suite_lists_everything_it_is_missing_before_any_work(tmp_path
 
 def test_with_base_tiny_the_paper_plan_runs_as_mechanics_and_says_so(tmp_path):
     result = run_bench("paper-canny-sd15", BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache", base="tiny", limit=4))
-    assert result.counts["images"] == 4 * 7 and result.counts["generated"] == 28
-    assert set(result.results) == {"text-only", "global", "global-masked", "masked", "masked-z0", "controlnet-zeroed", "controlnet-masked"}
+    assert result.counts["images"] == 4 * 9 and result.counts["generated"] == 36
+    assert set(result.results) == {"text-only", "global", "global-masked", "global-zeroed", "global-blended", "masked", "masked-z0",
+                                   "controlnet-zeroed", "controlnet-masked"}
     for values in result.results.values():
         assert "fid_random-inception" in values and "clip_score_ViT-B-16-random" in values and "fid" not in values
     controlnet = result.results["controlnet-masked"]
@@ -59,3 +62,15 @@ def test_with_base_tiny_the_depth_and_seg_paper_plans_run_with_named_random_dete
     notes = mlflow.artifacts.load_text(f"runs:/{result.run_id}/notes.txt")
     assert f"read with {detector} instead of" in notes
     assert mlflow.get_run(result.run_id).data.params[f"metric.detector.{'depth' if 'depth' in suite else 'labels'}"] == detector
+
+
+def test_the_controlnetpp_preset_runs_as_mechanics_with_its_protocol_metrics(tmp_path):
+    """4 images per prompt, the ControlNet under UniPC and the adapters under PNDM, FID per seed group averaged."""
+    result = run_bench("controlnetpp-canny-sd15", BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache", base="tiny", limit=2))
+    assert result.counts["images"] == 2 * 4 * 8
+    for name, values in result.results.items():
+        assert {"edge_f1_all", "edge_msssim_all", "edge_f1_in", "fid_random-inception"} <= set(values), name
+        assert math.isnan(values["fid_random-inception_ci_lo"])  # a mean of per-group FIDs claims no interval
+        assert math.isnan(values["edge_msssim_all"])  # 64² mechanics images are too small for five MS-SSIM scales
+    params = mlflow.get_run(result.run_id).data.params
+    assert params["suite.protocol"] == "controlnetpp" and params["suite.methods.controlnet.scheduler"] == "unipc"

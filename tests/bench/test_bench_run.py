@@ -45,9 +45,9 @@ def bench_runs() -> list:
 
 def test_smoke_runs_and_a_second_run_generates_and_trains_nothing(tmp_path, unet_calls):
     first = run_bench("smoke", options(tmp_path))
-    assert first.counts == {"items": 4, "images": 16, "cached": 0, "generated": 16, "trained": 1}
+    assert first.counts == {"items": 4, "images": 20, "cached": 0, "generated": 20, "trained": 1}
     assert len(unet_calls) > 0
-    assert set(first.results) == {"text-only", "random-global", "random-masked", "trained-masked-z0"}
+    assert set(first.results) == {"text-only", "random-global", "random-masked", "random-blended", "trained-masked-z0"}
     assert {"fid_random-inception", "clip_score_ViT-B-16-random", "lpips_out_lpips-random-alexnet", "edge_f1_in", "seg_miou_in",
             "align_shapes", "psnr_out"} <= set(first.results["random-masked"])
     assert "psnr_out" not in first.results["text-only"]  # the preservation reference is not compared with itself
@@ -55,10 +55,10 @@ def test_smoke_runs_and_a_second_run_generates_and_trains_nothing(tmp_path, unet
     unet_calls.clear()
     second = run_bench("smoke", options(tmp_path))
     assert len(unet_calls) == 0, "a cached rerun must not call the UNet (neither sampling nor training)"
-    assert second.counts == {"items": 4, "images": 16, "cached": 16, "generated": 0, "trained": 0}
+    assert second.counts == {"items": 4, "images": 20, "cached": 20, "generated": 0, "trained": 0}
     assert second.results == first.results and second.run_id == first.run_id
     runs = bench_runs()
-    assert len(runs) == 5, "one parent and one child per method, reused by the rerun"
+    assert len(runs) == 6, "one parent and one child per method, reused by the rerun"
     children = [run for run in runs if run.data.tags.get("localctrl.bench.role") == "method"]
     assert {run.data.tags["mlflow.parentRunId"] for run in children} == {first.run_id}
     trained = next(run for run in children if run.data.tags["localctrl.method"] == "trained-masked-z0")

@@ -95,7 +95,7 @@ def test_what_the_paper_suite_lacks_splits_into_downloadable_and_not(nothing_her
     wanted, others = needs(load_suite("paper-canny-sd15"))
     assert [need.source for need in wanted] == ["stable-diffusion-v1-5/stable-diffusion-v1-5", "TencentARC/t2iadapter_canny_sd15v2",
                                                "lllyasviel/sd-controlnet-canny", INCEPTION_URL, CLIP_REPO, ALEXNET_URL]
-    assert wanted[1].what == "weights of method(s) global, global-masked (adapter)"
+    assert wanted[1].what == "weights of method(s) global, global-masked, global-zeroed, global-blended (adapter)"
     assert wanted[3].destination == nothing_here / "no-weights" / "inception-2015-12-05.pt"
     assert wanted[5].destination == nothing_here / "no-torch-hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
     assert len(others) == 3 and "data/coco-val2017" in others[0] and "localctrl-runs/paper/masked/adapter-best" in others[1]
@@ -106,7 +106,7 @@ def test_dry_run_lists_files_sizes_and_total_and_downloads_nothing(nothing_here,
                 "lllyasviel/sd-controlnet-canny": {"config.json": 1, "diffusion_pytorch_model.safetensors": 1445 * MB}, CLIP_REPO: CLIP_LISTING}
     monkeypatch.setattr("bench.fetch.repo_listing", listings.__getitem__)
     monkeypatch.setattr("bench.fetch.url_size", lambda url: 95 * MB if url == INCEPTION_URL else None)
-    result = runner.invoke(app, ["fetch", "paper-canny-sd15", "--dry-run"], env={"COLUMNS": "300"})
+    result = runner.invoke(app, ["fetch", "paper-canny-sd15", "--dry-run"], env={"COLUMNS": "400"})  # no cell wraps
     assert result.exit_code == 0, result.output
     for shown in ("unet/diffusion_pytorch_model.safetensors", "3.6 GB", "open_clip_model.safetensors",
                   "diffusion_pytorch_model.bin (pickled: converted to safetensors after download)", "inception-2015-12-05.pt",

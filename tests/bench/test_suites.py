@@ -1,6 +1,7 @@
 import pytest
 
-from bench.suite import SuiteError, available_suites, read_suite
+from bench.suite import SuiteError, read_suite
+from suites import available_suites
 
 
 def test_shipped_suites_are_listed_and_readable():
@@ -29,7 +30,7 @@ def test_schema_errors_name_the_source_and_the_key_path():
         parse_suite(base | {"methods": {"text-only": {"kind": "text-only"}, "a": {"kind": "adapter"}}}, "x.yaml")
     with pytest.raises(SuiteError, match=r"\(top level\): Value error, metrics.preservation.reference_method .text-only. must name a text-only method"):
         parse_suite(base | {"methods": {"text-only": {"kind": "adapter", "weights": "random"}}}, "x.yaml")
-    with pytest.raises(SuiteError, match=r"sampler\.scheduler: Input should be 'ddim', 'ddpm', 'pndm', 'euler', 'euler-a' or 'dpm\+\+'"):
+    with pytest.raises(SuiteError, match=r"sampler\.scheduler: Input should be 'ddim', 'ddpm', 'pndm', 'euler', 'euler-a', 'dpm\+\+' or 'unipc'"):
         parse_suite(base | {"sampler": {"scheduler": "heun"}, "metrics": {"preservation": None}}, "x.yaml")
     with pytest.raises(SuiteError, match=r"seeds\.0: Input should be a valid integer"):
         parse_suite(base | {"seeds": ["zero"]}, "x.yaml")

@@ -107,3 +107,36 @@ def test_channels_last_stays_within_a_grey_level_of_the_default_layout(local_ada
     channels_last = ours(stack, local_adapter, PROMPTS[:2], seeds, condition, mask, channels_last=True)
     assert stack.unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
     assert np.abs(default - channels_last).max() <= 1 / 255
+
+
+def blended(stack, adapter, prompts, seeds, condition, blend, **changes):
+    requests = [Request(p, s, c, None, blend=b) for p, s, c, b in zip(prompts, seeds, condition, blend)]
+    images = sample(stack, requests, adapter, SamplerSettings(**{**SETTINGS.model_dump(), **changes}), progress=False)
+    return images.permute(0, 2, 3, 1).numpy()
+
+
+def test_blended_latents_keep_the_controlled_trajectory_inside_and_the_text_only_one_outside(tiny_stack, local_adapter):
+    """Blended Latent Diffusion's two limits are the stock pipelines (a blend mask of ones: the adapter pipeline; of
+    zeros: text to image); a box keeps the text-only image outside it, away from the seam the VAE smooths."""
+    seeds, condition = [0, 1, 2, 3], conditions(4)
+    stock = stock_adapter_images(tiny_stack, local_adapter.adapter, PROMPTS, seeds, condition)
+    assert np.abs(blended(tiny_stack, local_adapter, PROMPTS, seeds, condition, torch.ones(4, 1, 64, 64)) - stock).max() <= 1 / 255
+    text_only = ours(tiny_stack, local_adapter, PROMPTS, seeds, condition, torch.zeros(4, 1, 64, 64))
+    assert np.abs(blended(tiny_stack, local_adapter, PROMPTS, seeds, condition, torch.zeros(4, 1, 64, 64)) - text_only).max() <= 1 / 255
+    box = torch.zeros(4, 1, 64, 64)
+    box[:, :, 16:48, 16:48] = 1
+    got = blended(tiny_stack, local_adapter, PROMPTS, seeds, condition, box, batch_size=2)  # twins join each batch of 2
+    far = np.ones((64, 64), bool)
+    far[8:56, 8:56] = False  # 8 px (two latent cells) from the box
+    inside = np.abs(got - stock)[:, 20:44, 20:44].mean()
+    outside_change = np.abs(got - text_only)[:, far].mean()
+    assert np.abs(got - text_only)[:, 20:44, 20:44].mean() > 10 * outside_change  # the inside is controlled, the outside is not
+    assert inside < np.abs(text_only - stock)[:, 20:44, 20:44].mean()  # inside is nearer the controlled image than text only
+
+
+def test_a_blend_mask_of_the_wrong_size_is_refused(tiny_stack, local_adapter):
+    from localctrl.errors import InputError
+
+    with pytest.raises(InputError, match=r"blend mask has shape \(1, 32, 32\), expected \(1, 64, 64\)"):
+        sample(tiny_stack, [Request("a red circle", 0, conditions(1)[0], None, blend=torch.ones(1, 32, 32))], local_adapter,
+               SETTINGS, progress=False)

@@ -3,10 +3,12 @@
 import math
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from cli import app
 from reports.build import ReportOptions, build_report
+from reports.mask_bins import bin_of
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "300"}  # rich would wrap the printed paths
@@ -55,6 +57,15 @@ def test_report_of_a_real_smoke_bench_run(tmp_path):
     for name in ("tradeoff", "qualitative", "training"):
         assert (report.out / "figures" / f"{name}.png").stat().st_size > 1000
     assert any("figure lambda" in note for note in report.notes)  # smoke has no λ sweep: said, not drawn empty
+    bins = pd.read_csv(report.out / "mask-bins.csv", index_col=0)
+    scores = pd.read_parquet(next((tmp_path / "bench" / "scores").glob("random-masked-*.parquet")))
+    by_size = scores["mask_area"].map(bin_of)
+    for size in ("small", "medium", "large"):  # each bin's count and mean are the per-sample rows of masks that size
+        measured = scores.loc[by_size == size, "edge_f1_in"].dropna()
+        assert bins.at["random-masked", f"samples_{size}"] == len(measured)
+        if len(measured):
+            assert bins.at["random-masked", f"edge_f1_in_{size}"] == pytest.approx(measured.mean())
+    assert "## In-mask fidelity by mask size" in (report.out / "report.md").read_text()
 
     from reports.summary import summary_table  # what `localctrl bench` prints: the same values, rounded as the report
 

@@ -50,3 +50,21 @@ def test_paired_diff_ci_drops_pairs_with_a_nan_side_and_rejects_unpaired_shapes(
     assert diff == 1.5
     with pytest.raises(ValueError, match="same items"):
         paired_diff_ci(np.zeros(3), np.zeros(4))
+
+
+def test_groups_resample_prompts_not_images():
+    """4 images per prompt that agree with each other: resampling the 400 images as if independent gives an interval
+    half as wide as resampling the 100 prompts, which is the honest one (equal to bootstrapping the prompt means)."""
+    rng = np.random.default_rng(0)
+    prompt_effect = rng.normal(0, 1, size=100)
+    values = np.repeat(prompt_effect, 4) + rng.normal(0, 0.1, size=400)
+    groups = np.repeat([f"item-{k:03d}" for k in range(100)], 4)
+    mean, lo, hi = mean_ci(values, groups=groups)
+    assert (mean, lo, hi) == pytest.approx(mean_ci(values.reshape(100, 4).mean(axis=1)), abs=1e-12)
+    _, naive_lo, naive_hi = mean_ci(values)
+    assert (hi - lo) > 1.7 * (naive_hi - naive_lo)
+    values[[0, 1, 2, 3, 4]] = np.nan  # a prompt with no value left is left out; the others average what they have
+    mean, _, _ = mean_ci(values, groups=groups)
+    assert mean == pytest.approx(np.mean([values[5:8].mean(), *values[8:].reshape(98, 4).mean(axis=1)]))
+    diff, _, _ = paired_diff_ci(values, np.zeros(400), groups=groups)
+    assert diff == mean

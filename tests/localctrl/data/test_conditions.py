@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from localctrl.data.conditions import CHANNELS, manifest_condition, palette, seg_to_colour
+from localctrl.data.conditions import CHANNELS, manifest_condition, palette, seg_to_colour, structure
 from localctrl.errors import InputError
 
 
@@ -40,3 +40,18 @@ def test_the_palette_file_names_its_source():
 
     document = json.loads(Path(conditions.__file__).with_name("ade20k-palette.json").read_text())
     assert "mmsegmentation" in document["source"] and len(document["colours"]) == 150
+
+
+def test_structure_is_an_edge_maps_edges_and_a_label_maps_outlines():
+    edges = torch.zeros(1, 1, 16, 16)
+    edges[0, 0, 4, 2:9] = 1
+    assert torch.equal(structure(edges), edges)
+    labels = torch.zeros(1, 32, 32, dtype=torch.long)
+    labels[0, 8:24, 8:24] = 2  # one square object
+    outline = structure(seg_to_colour(labels))
+    assert outline.shape == (1, 1, 32, 32) and outline.sum() > 0
+    assert outline[0, 0, 12:20, 12:20].sum() == 0 and outline[0, 0, :4].sum() == 0  # nothing inside it or far from it
+    ring = torch.zeros(32, 32, dtype=torch.bool)
+    ring[6:26, 6:26], ring[10:22, 10:22] = True, False
+    assert bool(outline[0, 0][~ring].sum() == 0)  # every outline pixel is within 2 px of the square's border
+    assert structure(torch.full((1, 3, 32, 32), 0.5)).sum() == 0  # a flat depth map has none

@@ -6,6 +6,7 @@ import pytest
 from localctrl.data.masks import (
     MASK_KINDS,
     REFERENCE_MIN_AREA,
+    box_holding,
     check_mask,
     empty_mask,
     full_mask,
@@ -217,3 +218,31 @@ def test_check_mask_lists_at_most_five_values():
     with pytest.raises(ValueError) as err:
         check_mask(grey, 8, 8, name="grey.png")
     assert "found values [0, 1, 2, 3, 4, ...]" in str(err.value)
+
+
+def test_box_holding_draws_boxes_until_one_holds_the_share_of_the_structure():
+    structure = np.zeros((64, 64), np.float32)
+    structure[50:60, 50:60] = 1  # a small object in a corner: most random boxes miss it
+    misses = sum(float((random_box(rng(seed), 64, 64, 0.1, 0.3) * structure).sum()) < 25 for seed in range(50))
+    assert misses > 25
+    for seed in range(50):
+        box = box_holding(structure, 0.25, rng(seed), 0.1, 0.3)
+        assert_binary_float32(box, (64, 64))
+        assert (box * structure).sum() >= 25 and 0.1 * 4096 <= box.sum() <= 0.3 * 4096
+
+
+def test_box_holding_with_share_0_or_no_structure_is_the_plain_random_box():
+    structure = np.zeros((32, 32), np.float32)
+    structure[0, 0] = 1
+    for seed in range(10):
+        plain = random_box(rng(seed), 32, 32, 0.1, 0.5)
+        np.testing.assert_array_equal(box_holding(structure, 0.0, rng(seed), 0.1, 0.5), plain)
+        np.testing.assert_array_equal(box_holding(np.zeros((32, 32)), 0.5, rng(seed), 0.1, 0.5), plain)
+
+
+def test_box_holding_falls_back_to_the_box_that_held_most():
+    structure = np.zeros((64, 64), np.float32)
+    structure[:, 0] = structure[:, 63] = 1  # two far apart lines: no box of at most 10% holds 90% of them
+    box = box_holding(structure, 0.9, rng(3), 0.05, 0.1, tries=20)
+    candidates = [random_box(generator, 64, 64, 0.05, 0.1) for generator in [rng(3)] for _ in range(20)]
+    assert (box * structure).sum() == max((c * structure).sum() for c in candidates) > 0

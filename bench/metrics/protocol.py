@@ -1,0 +1,31 @@
+"""ControlNet++'s evaluation metrics, as its code computes them (liming-ai/ControlNet_Plus_Plus, eval/eval_edge.py),
+for suites with `protocol: controlnetpp`. They differ from localctrl's own in-mask metrics, which stay beside them:
+
+- edge F1: torchmetrics `BinaryF1Score` over the whole image at 0 px tolerance, the condition's edges against the
+  edges detected in the generated image, on a prompt's images pooled (its code flattens the 4 group images of a
+  prompt into one call), then averaged over prompts;
+- the column its tables call "SSIM" is torchmetrics `MultiScaleStructuralSimilarityIndexMeasure(data_range=1.0)` of
+  the two edge maps, per image. It needs images larger than 160 px (five scales of an 11 px window); smaller ones
+  (the tiny stack, the shapes world) get NaN;
+- FID: each seed group's FID against the real images, averaged over the groups (bench.stages.score).
+"""
+
+import torch
+from torch import Tensor
+from torchmetrics.functional.classification import binary_f1_score
+from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
+
+MS_SSIM_MIN_SIZE = 161  # (window 11 - 1) · 2^(5 scales - 1) must be smaller than the image
+
+
+def pooled_edge_f1(detected: Tensor, condition: Tensor) -> float:
+    """F1 of a prompt's edge maps (k, 1, H, W) in {0, 1}, all its images' pixels pooled (0 when neither has an edge)."""
+    return float(binary_f1_score(detected.flatten(), condition.flatten().long()))
+
+
+def edge_ms_ssim(detected: Tensor, condition: Tensor) -> Tensor:
+    """Per image (N,): MS-SSIM of the edge maps (N, 1, H, W) in [0, 1]; NaN for images too small for five scales."""
+    if min(detected.shape[-2:]) < MS_SSIM_MIN_SIZE:
+        return torch.full((len(detected),), float("nan"), dtype=torch.float64)
+    return multiscale_structural_similarity_index_measure(detected.float(), condition.float(), data_range=1.0,
+                                                          reduction="none").double()

@@ -1,0 +1,51 @@
+"""ControlNet++'s protocol metrics against hand computations and the torchmetrics classes its code calls."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torchmetrics.classification import BinaryF1Score
+from torchmetrics.image import MultiScaleStructuralSimilarityIndexMeasure
+
+from bench.metrics.frechet import fid_from_features
+from bench.metrics.protocol import edge_ms_ssim, pooled_edge_f1
+from bench.stages.score import aggregates
+from bench.suite import load_suite
+
+
+def test_edge_f1_pools_a_prompts_images_as_controlnetpp_flattens_them():
+    condition = torch.zeros(2, 1, 4, 4)
+    condition[:, 0, 1, :] = 1  # 4 edge pixels per image, 8 in all
+    detected = torch.zeros(2, 1, 4, 4)
+    detected[0, 0, 1, :3] = 1  # image 0: 3 hits
+    detected[1, 0, 2, :] = 1  # image 1: 4 misses (one row off: 0 px tolerance) and 4 false alarms
+    # pooled: TP 3, FP 4, FN 5 → F1 = 2·3 / (2·3 + 4 + 5) = 0.4; the mean of per-image F1s would be (6/7 + 0) / 2
+    assert pooled_edge_f1(detected, condition) == pytest.approx(0.4)
+    assert pooled_edge_f1(detected, condition) == pytest.approx(float(BinaryF1Score()(detected.flatten(), condition.flatten())))
+    assert pooled_edge_f1(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4)) == 0.0  # nothing on either side: torchmetrics' 0
+
+
+def test_edge_ms_ssim_is_torchmetrics_per_image_and_nan_below_its_size():
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.rand(3, 1, 192, 192, generator=generator) > 0.8).float(), (torch.rand(3, 1, 192, 192, generator=generator) > 0.8).float()
+    b[0] = a[0]
+    ours = edge_ms_ssim(a, b)
+    assert ours[0] == pytest.approx(1.0)
+    for k in range(3):
+        assert float(ours[k]) == pytest.approx(float(MultiScaleStructuralSimilarityIndexMeasure(data_range=1.0)(a[k : k + 1], b[k : k + 1])), abs=1e-6)
+    assert float(ours.mean()) == pytest.approx(float(MultiScaleStructuralSimilarityIndexMeasure(data_range=1.0)(a, b)), abs=1e-6)
+    assert torch.isnan(edge_ms_ssim(a[:, :, :64, :64], b[:, :, :64, :64])).all()
+
+
+def test_fid_seed_mean_is_each_groups_fid_averaged():
+    suite = load_suite("controlnetpp-canny-sd15")
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(40, 3))
+    seeds = [0, 1, 2, 3] * 10
+    generated = rng.normal(size=(40, 3)) + 0.5 * np.array(seeds)[:, None]  # each seed group shifted by its own amount
+    scorers = type("Scorers", (), {"fid_name": "inception", "key": staticmethod(lambda metric, name: metric)})()
+    frame = pd.DataFrame({"item_id": [f"i{k // 4}" for k in range(40)], "seed": seeds, "key": [str(k) for k in range(40)]})
+    result = aggregates(frame, generated, reference, suite, scorers, seeds=seeds)
+    by_group = [fid_from_features(generated[np.array(seeds) == s], reference) for s in range(4)]
+    assert result["fid"] == pytest.approx(np.mean(by_group)) and np.isnan(result["fid_ci_lo"])
+    assert result["fid"] != pytest.approx(fid_from_features(generated, reference))  # not the pooled FID
