@@ -172,6 +172,14 @@ def sample(
 
 # --- measuring and presenting: bench, report, perf -------------------------------------------------------------------
 
+def parse_assignment(text: str, option: str) -> tuple[str, str]:
+    """`NAME=VALUE` of a repeatable option."""
+    name, equals, value = text.partition("=")
+    if not equals or not name or not value:
+        raise InputError(f"{option} {text!r}: expected NAME=VALUE, e.g. depth=control_depth")
+    return name, value
+
+
 def parse_shard(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
@@ -310,6 +318,8 @@ def data_prepare(
     image_column: Annotated[str, typer.Option(help="Image column of --hf-dataset.")] = "image",
     caption_column: Annotated[str, typer.Option(help="Caption column of --hf-dataset (a list: its first caption).")] = "caption",
     id_column: Annotated[str | None, typer.Option(help="Column with stable ids in --hf-dataset (default: the row number).")] = None,
+    hf_condition: Annotated[list[str] | None, typer.Option(help="CONDITION=COLUMN: a condition map --hf-dataset ships, taken "
+                                                                "instead of computed (depth=control_depth; repeatable).")] = None,
     size: Annotated[int, typer.Option(min=32, help="Training size: shorter side resized (Lanczos), centre crop.")] = 512,
     conditions: Annotated[list[str] | None, typer.Option("--condition", help="canny (OpenCV 100/200) | colour-grid | depth (DPT) | "
                                                                              "seg (UperNet, ADE20K) (repeatable).")] = None,
@@ -324,7 +334,10 @@ def data_prepare(
 
     if (images is None) == (hf_dataset is None):
         raise InputError("give exactly one of --images (with --captions) or --hf-dataset")
-    source = images or hf_dataset_items(hf_dataset, image_column, caption_column, hf_split, id_column)
+    columns = dict(parse_assignment(text, "--hf-condition") for text in hf_condition or [])
+    if columns and hf_dataset is None:
+        raise InputError("--hf-condition names columns of --hf-dataset: give --hf-dataset too")
+    source = images or hf_dataset_items(hf_dataset, image_column, caption_column, hf_split, id_column, columns)
     report = prepare_dataset(source, captions, out, size=size, conditions=tuple(conditions or ["canny"]), seed=seed,
                              depth_model=depth_model, device=device)
     console.print(f"{report.written} written, {report.reused} already there, {len(report.skipped)} skipped → {out.resolve()}")

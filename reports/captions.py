@@ -65,6 +65,9 @@ def implementations(params: dict[str, str], columns: list[str]) -> list[str]:
     if any(c.startswith(("edge_f1_all", "edge_msssim_all")) for c in shown):
         phrases.append("ControlNet++'s protocol: edge F1 over the whole image at 0 px with a prompt's images pooled "
                        "(torchmetrics BinaryF1Score), edge MS-SSIM (its tables' \"SSIM\"; n/a below 161 px)")
+    if any(c.startswith("depth_rmse_all") for c in shown):
+        phrases.append("ControlNet++'s depth RMSE: over the whole image, the prediction scaled by its maximum against the "
+                       "condition min-max normalised to 0-255")
     if params.get("suite.metrics.fid.groups") == "seed-mean" and any(c.startswith("fid") for c in shown):
         phrases.append("FID: each seed group's FID, averaged over the groups (ControlNet++), no interval")
     if any(c.startswith("depth_") for c in shown):

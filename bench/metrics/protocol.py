@@ -7,6 +7,8 @@ for suites with `protocol: controlnetpp`. They differ from localctrl's own in-ma
 - the column its tables call "SSIM" is torchmetrics `MultiScaleStructuralSimilarityIndexMeasure(data_range=1.0)` of
   the two edge maps, per image. It needs images larger than 160 px (five scales of an 11 px window); smaller ones
   (the tiny stack, the shapes world) get NaN;
+- depth RMSE (eval/eval_depth.py): over the whole image, the prediction scaled by its maximum (as bench's detect
+  stage stores it) against the condition min-max normalised to 0-255, per image, averaged;
 - FID: each seed group's FID against the real images, averaged over the groups (bench.stages.score).
 """
 
@@ -14,6 +16,8 @@ import torch
 from torch import Tensor
 from torchmetrics.functional.classification import binary_f1_score
 from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
+
+from bench.metrics.fidelity import depth_rmse
 
 MS_SSIM_MIN_SIZE = 161  # (window 11 - 1) · 2^(5 scales - 1) must be smaller than the image
 
@@ -29,3 +33,12 @@ def edge_ms_ssim(detected: Tensor, condition: Tensor) -> Tensor:
         return torch.full((len(detected),), float("nan"), dtype=torch.float64)
     return multiscale_structural_similarity_index_measure(detected.float(), condition.float(), data_range=1.0,
                                                           reduction="none").double()
+
+
+def whole_image_depth_rmse(predicted: Tensor, condition: Tensor) -> Tensor:
+    """Per image (N,): RMSE of max-scaled predictions (N, 1, H, W) in 0-255 against the condition's depth maps
+    (N, 1, H, W), each min-max normalised to 0-255 first, as ControlNet++ normalises its labels."""
+    flat = condition.double().flatten(1)
+    low, high = flat.amin(dim=1)[:, None, None, None], flat.amax(dim=1)[:, None, None, None]
+    label = (condition.double() - low) / (high - low).clamp(min=1e-12) * 255
+    return depth_rmse(predicted, label, torch.ones_like(label))

@@ -45,6 +45,7 @@ METRICS: dict[str, MetricSpec] = {
     "depth_rmse_aligned_in": MetricSpec("depth RMSE aligned in", False, 2, headline=False),
     "depth_absrel_in": MetricSpec("depth AbsRel in", False, headline=False),
     "depth_leakage_out": MetricSpec("depth leakage out", False),
+    "depth_rmse_all": MetricSpec("depth RMSE (ControlNet++)", False, 2),  # whole image, condition min-max normalised
     "seg_miou_in": MetricSpec("seg mIoU in", True),
     "seg_acc_in": MetricSpec("seg acc in", True, headline=False),
     "seg_leakage_out": MetricSpec("seg leakage out", False),

@@ -35,7 +35,7 @@ from bench.metrics.fidelity import (
 from bench.metrics.frechet import fid_bootstrap_ci, fid_from_features, kid_from_features
 from bench.metrics.masked import exclude_band, masked_lpips, masked_psnr, masked_ssim
 from bench.metrics.networks import Scorers
-from bench.metrics.protocol import edge_ms_ssim, pooled_edge_f1
+from bench.metrics.protocol import edge_ms_ssim, pooled_edge_f1, whole_image_depth_rmse
 from bench.stages.detect import Detections
 from bench.stages.items import CHUNK, BenchItems
 from bench.stages.plan import Task
@@ -76,6 +76,8 @@ def per_sample(suite: Suite, items: BenchItems, tasks: list[Task], reference: li
             values |= {key("depth_rmse_in", "depth"): depth_rmse(predicted, target, inside),
                        key("depth_rmse_aligned_in", "depth"): aligned["rmse"], key("depth_absrel_in", "depth"): aligned["absrel"],
                        key("depth_leakage_out", "depth"): depth_leakage(predicted, target, outside)}
+            if suite.protocol == "controlnetpp":
+                values[key("depth_rmse_all", "depth")] = whole_image_depth_rmse(predicted, target)
         if "labels" in detections:
             labels, detector, key = detections["labels"].load(part).long(), DETECTORS[scorers.detectors["labels"]], scorers.detector_key
             seg = seg_scores(labels, item.semantic[:, None], inside, num_classes=detector.classes)

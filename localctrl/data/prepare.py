@@ -6,10 +6,10 @@ img2dataset-style `.txt` files beside the images), or a Hugging Face `datasets` 
 Each image is resized once (shorter side to `size` with Lanczos, then centre-cropped: not the reference's
 downscale-then-upscale), conditions are precomputed (OpenCV Canny 100/200 as in the paper, colour grid; depth with
 DPT, min-max normalised to 0-255 as ControlNet's and T2I-Adapter's MiDaS annotators do; seg as UperNet's ADE20K
-labels, which the adapters see in the ADE20K palette), the depth and seg networks used are recorded in every item
-(`condition_models`) and in the report, ids are stable (from the file's relative path), splits come from a seeded
-hash of the id (independent of listing order), unreadable images are listed in a report and skipped, and a rerun
-skips finished items.
+labels, which the adapters see in the ADE20K palette; or a depth map the dataset ships, `--hf-condition`), the
+depth and seg networks used are recorded in every item (`condition_models`) and in the report, ids are stable
+(from the file's relative path), splits come from a seeded hash of the id (independent of listing order),
+unreadable images are listed in a report and skipped, and a rerun skips finished items.
 """
 
 import hashlib
@@ -48,13 +48,24 @@ class PrepareReport:
     condition_models: dict[str, str] = field(default_factory=dict)  # condition → hub id of the network computing it
 
 
+def min_max_uint8(values: torch.Tensor) -> np.ndarray:
+    """A depth map min-max normalised to 0-255, as ControlNet's and T2I-Adapter's MiDaS annotators (and ControlNet++'s
+    evaluation of a dataset's own depth maps) do."""
+    low, high = values.min(), values.max()
+    return ((values - low) / (high - low).clamp(min=1e-12) * 255).round().to(torch.uint8).numpy()
+
+
 def network_condition(name: str, detector: TransformersDetector, image: np.ndarray) -> np.ndarray:
     """The depth (min-max normalised, uint8) or seg (labels, uint8) condition of one uint8 (H, W, 3) image."""
     values = detector(torch.from_numpy(image).permute(2, 0, 1)[None])[0, 0]
     if name == "seg":
         return values.round().to(torch.uint8).numpy()
-    low, high = values.min(), values.max()
-    return ((values - low) / (high - low).clamp(min=1e-12) * 255).round().to(torch.uint8).numpy()
+    return min_max_uint8(values)
+
+
+def shipped_depth(picture: Image.Image, size: int) -> np.ndarray:
+    """A depth map the dataset ships, cropped as its image is, as grey, min-max normalised."""
+    return min_max_uint8(torch.from_numpy(np.array(resize_and_crop(picture, size).convert("L"))).float())
 
 
 def stable_id(relative: str) -> str:
@@ -78,20 +89,26 @@ def prepare_dataset(images: Path | Sequence[SourceItem], captions: Path | None, 
                     split_probs: tuple[float, float, float] = (0.9, 0.05, 0.05), depth_model: str = "dpt-hybrid",
                     device: str = "cpu") -> PrepareReport:
     """Write `out` from an image folder + captions file, or from source items (e.g. `hf_dataset_items`)."""
+    items = folder_items(images, captions) if isinstance(images, Path) else images
+    shipped = {name for item in items[:1] for name in item.conditions}  # the dataset's own maps (hf_dataset_items)
+    conditions = tuple(dict.fromkeys([*conditions, *sorted(shipped)]))
+    for name in shipped:
+        if name != "depth":
+            raise InputError(f"condition '{name}' cannot be taken from a dataset column yet (only depth can)")
     unknown = set(conditions) - set(PREPARED_CONDITIONS) - set(NETWORK_CONDITIONS)
     if unknown:
         raise InputError(f"conditions {sorted(unknown)} cannot be prepared here; known: "
                          f"{', '.join([*PREPARED_CONDITIONS, *NETWORK_CONDITIONS])}")
     if depth_model not in DEPTH_MODELS:
         raise InputError(f"depth model '{depth_model}' is not one of {', '.join(DEPTH_MODELS)}")
-    networks = {name: depth_model if name == "depth" else SEG_MODEL for name in conditions if name in NETWORK_CONDITIONS}
+    networks = {name: depth_model if name == "depth" else SEG_MODEL for name in conditions
+                if name in NETWORK_CONDITIONS and name not in shipped}
     for network in networks.values():  # missing or pickled weights: one clear error before any image is read
         check_network(network)
-    items = folder_items(images, captions) if isinstance(images, Path) else images
     if not items:
         raise InputError(f"no images to prepare from {captions or images}")
     detectors = {name: TransformersDetector.named(network, device) for name, network in networks.items()}
-    models = {name: NETWORKS[network].repo for name, network in networks.items()}
+    models = {name: NETWORKS[network].repo for name, network in networks.items()} | {name: "the dataset's own" for name in shipped}
     for folder in ("images", *(f"conditions/{name}" for name in conditions)):
         (out / folder).mkdir(parents=True, exist_ok=True)
     report, rows = PrepareReport(), []
@@ -104,12 +121,19 @@ def prepare_dataset(images: Path | Sequence[SourceItem], captions: Path | None, 
             try:
                 with source.open() as opened:
                     image = resize_and_crop(opened, size)
+                maps = {}
+                for name in shipped:
+                    with source.conditions[name]() as opened:
+                        maps[name] = shipped_depth(opened, size)
             except (OSError, SyntaxError, ValueError) as error:
                 report.skipped.append({"file": source.origin, "reason": f"{type(error).__name__}: {error}"})
                 continue
             array = np.array(image)  # writable: torch refuses to wrap read-only PIL buffers
             tensor = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
             for name in conditions:
+                if name in maps:
+                    write_png(out / targets[name], maps[name])
+                    continue
                 if name in detectors:
                     write_png(out / targets[name], network_condition(name, detectors[name], array))
                     continue

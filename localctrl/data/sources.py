@@ -12,7 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
@@ -28,6 +28,7 @@ class SourceItem:
     caption: str
     open: Callable[[], Image.Image]  # may raise OSError/ValueError for unreadable images
     origin: str  # what the prepare report names when the image is skipped
+    conditions: dict[str, Callable[[], Image.Image]] = field(default_factory=dict)  # condition maps the source ships
 
 
 def read_captions(path: Path) -> dict[str, str]:
@@ -81,8 +82,11 @@ def folder_items(images: Path, captions: Path | None) -> list[SourceItem]:
 
 
 def hf_dataset_items(path: Path, image_column: str = "image", caption_column: str = "caption", split: str | None = None,
-                     id_column: str | None = None) -> list[SourceItem]:
-    """Rows of a dataset saved with `datasets.save_to_disk`; list captions (COCO has 5) use their first entry."""
+                     id_column: str | None = None, condition_columns: dict[str, str] | None = None) -> list[SourceItem]:
+    """Rows of a dataset saved with `datasets.save_to_disk`; list captions (COCO has 5) use their first entry.
+    `condition_columns` (condition → column) names condition maps the dataset ships, e.g. MultiGen-20M's
+    `control_depth`: they are taken as they are instead of computed."""
+    condition_columns = condition_columns or {}
     import datasets
 
     try:
@@ -96,11 +100,13 @@ def hf_dataset_items(path: Path, image_column: str = "image", caption_column: st
         if split not in loaded:
             raise InputError(f"{path} has no split '{split}'; it has {', '.join(loaded)}")
         loaded = loaded[split]
-    for column in (image_column, caption_column, *([id_column] if id_column else [])):
+    pictures = [image_column, *condition_columns.values()]
+    for column in (*pictures, caption_column, *([id_column] if id_column else [])):
         if column not in loaded.column_names:
             raise InputError(f"{path}: no column '{column}'; columns are {', '.join(loaded.column_names)}")
-    if isinstance(loaded.features[image_column], datasets.Image):
-        loaded = loaded.cast_column(image_column, datasets.Image(decode=False))  # decode per item: corrupt ones are skipped
+    for column in pictures:
+        if isinstance(loaded.features[column], datasets.Image):
+            loaded = loaded.cast_column(column, datasets.Image(decode=False))  # decode per item: corrupt ones are skipped
 
     def opener(value) -> Callable[[], Image.Image]:
         if isinstance(value, dict) and value.get("bytes"):
@@ -109,9 +115,11 @@ def hf_dataset_items(path: Path, image_column: str = "image", caption_column: st
         return lambda: Image.open(Path(path) / file if not Path(file).is_absolute() else file)
 
     items = []
-    for index, row in enumerate(loaded.select_columns([c for c in (image_column, caption_column, id_column) if c])):
+    columns = list(dict.fromkeys(c for c in (*pictures, caption_column, id_column) if c))
+    for index, row in enumerate(loaded.select_columns(columns)):
         caption = row[caption_column]
         caption = caption[0] if isinstance(caption, list) and caption else caption
         key = f"{split or 'data'}/{row[id_column] if id_column else index}"
-        items.append(SourceItem(key, str(caption), opener(row[image_column]), f"{path} [{key}]"))
+        shipped = {name: opener(row[column]) for name, column in condition_columns.items()}
+        items.append(SourceItem(key, str(caption), opener(row[image_column]), f"{path} [{key}]", shipped))
     return items

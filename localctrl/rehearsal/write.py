@@ -41,6 +41,8 @@ REPOS: dict[str, Callable[[Path], Path]] = {
     "lllyasviel/control_v11p_sd15_canny": partial(controlnet, seed=31, formats=("safetensors", "bin", "fp16"),
                                                   name_or_path="/home/patrick/controlnet_v1_1/control_v11p_sd15_canny"),
     "lllyasviel/sd-controlnet-depth": partial(controlnet, seed=32, formats=("safetensors", "bin")),
+    "lllyasviel/control_v11f1p_sd15_depth": partial(controlnet, seed=35, formats=("safetensors", "bin", "fp16"),
+                                                    name_or_path="/home/patrick/controlnet_v1_1/control_v11f1p_sd15_depth"),
     "lllyasviel/sd-controlnet-seg": partial(controlnet, seed=33, formats=("safetensors", "bin")),
     CLIP_REPO: partial(open_clip_repo, seed=40),
     "Intel/dpt-hybrid-midas": partial(dpt_hybrid, seed=50),

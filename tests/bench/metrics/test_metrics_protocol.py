@@ -8,7 +8,7 @@ from torchmetrics.classification import BinaryF1Score
 from torchmetrics.image import MultiScaleStructuralSimilarityIndexMeasure
 
 from bench.metrics.frechet import fid_from_features
-from bench.metrics.protocol import edge_ms_ssim, pooled_edge_f1
+from bench.metrics.protocol import edge_ms_ssim, pooled_edge_f1, whole_image_depth_rmse
 from bench.stages.score import aggregates
 from bench.suite import load_suite
 
@@ -49,3 +49,11 @@ def test_fid_seed_mean_is_each_groups_fid_averaged():
     by_group = [fid_from_features(generated[np.array(seeds) == s], reference) for s in range(4)]
     assert result["fid"] == pytest.approx(np.mean(by_group)) and np.isnan(result["fid_ci_lo"])
     assert result["fid"] != pytest.approx(fid_from_features(generated, reference))  # not the pooled FID
+
+
+def test_whole_image_depth_rmse_normalises_the_label_as_controlnetpp_does():
+    label = torch.linspace(10, 60, 16).reshape(1, 1, 4, 4)  # a dataset map spanning 10-60, stretched to 0-255 first
+    stretched = (label - 10) / 50 * 255
+    assert whole_image_depth_rmse(stretched, label)[0] == pytest.approx(0.0, abs=1e-5)
+    assert whole_image_depth_rmse(stretched + 12.0, label)[0] == pytest.approx(12.0)
+    assert whole_image_depth_rmse(torch.zeros(1, 1, 4, 4), label)[0] == pytest.approx(float((stretched**2).mean().sqrt()))

@@ -119,3 +119,25 @@ def test_a_dataset_localctrl_wrote_refuses_paths_outside_it_a_hand_made_one_may_
     hand_made.mkdir()
     write_manifest(hand_made, [{"id": "a", "image": str(tmp_path / "outside.png"), "caption": "x", "split": "train"}])
     assert read_manifest(hand_made)[0].image == tmp_path / "outside.png"
+
+
+def test_a_depth_map_the_dataset_ships_is_taken_cropped_and_min_max_normalised(tmp_path):
+    """MultiGen-20M's `control_depth`: the condition ControlNet++ both conditions on and measures against."""
+    import datasets
+
+    ramp = np.tile(np.linspace(40, 120, 24).astype(np.uint8), (16, 1))  # 24×16, values 40-120
+    rows = {"image": [Image.fromarray(np.full((16, 24, 3), 90, np.uint8))], "text": ["a ramp"],
+            "control_depth": [Image.fromarray(np.stack([ramp] * 3, axis=-1))]}
+    features = datasets.Features({"image": datasets.Image(), "text": datasets.Value("string"), "control_depth": datasets.Image()})
+    datasets.DatasetDict({"validation": datasets.Dataset.from_dict(rows, features=features)}).save_to_disk(tmp_path / "hf")
+    from localctrl.data.sources import hf_dataset_items
+
+    items = hf_dataset_items(tmp_path / "hf", caption_column="text", condition_columns={"depth": "control_depth"})
+    report = prepare_dataset(items, None, tmp_path / "out", size=16, conditions=("canny",))  # no network is needed
+    assert report.written == 1 and report.condition_models == {"depth": "the dataset's own"}
+    item = read_manifest(tmp_path / "out")[0]
+    depth = np.asarray(Image.open(item.conditions["depth"]))
+    assert depth.shape == (16, 16) and depth.min() == 0 and depth.max() == 255  # the centre square, stretched to 0-255
+    assert (np.diff(depth.astype(int), axis=1) >= 0).all()  # still the ramp, left to right
+    with pytest.raises(ValueError, match="no column 'control_seg'"):
+        hf_dataset_items(tmp_path / "hf", caption_column="text", condition_columns={"seg": "control_seg"})
