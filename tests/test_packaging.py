@@ -29,7 +29,8 @@ def test_wheel_contains_code_and_suites_and_runs(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "cli.py" in names
     shipped = ("localctrl/weights/shapes-base/unet/diffusion_pytorch_model.safetensors", "localctrl/weights/shapes-base/tokenizer/tokenizer.json",
-                "localctrl/weights/shapes-net/model.safetensors", "localctrl/data/ade20k-palette.json")
+                "localctrl/weights/shapes-net/model.safetensors", "localctrl/data/ade20k-palette.json", "reports/published.yaml",
+                "suites/controlnetpp-canny-sd15.yaml")
     for required in ("localctrl/models/stacks.py", "bench/suite.py", "bench/stages/plan.py", "reports/tables.py", "suites/smoke.yaml", *shipped):
         assert required in names, required
     assert not any(name.startswith("tests/") for name in names)
@@ -37,10 +38,11 @@ def test_wheel_contains_code_and_suites_and_runs(tmp_path):
     target = tmp_path / "installed"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(wheel)], check=True)
     env = {**os.environ, "PYTHONPATH": str(target)}
-    probe = "import cli, suites, bench.suite as s; print(cli.__file__); print(suites.__file__); print(suites.available_suites())"
+    probe = ("import cli, suites, reports.anchors as a; print(cli.__file__); print(suites.__file__); print(suites.available_suites()); "
+             "print(a.published()['controlnetpp']['rows'][0]['metrics'])")  # the anchors' data file is read from the install
     located = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
     assert all(line.startswith(str(target)) for line in located.stdout.splitlines()[:2]), located.stdout
-    assert "smoke" in located.stdout
+    assert "smoke" in located.stdout and "'edge_f1_all': 0.2365" in located.stdout
     helped = subprocess.run([str(target / "bin" / "localctrl"), "--help"], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert helped.returncode == 0, helped.stderr
     assert "doctor" in helped.stdout and "bench" in helped.stdout
