@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from localctrl.config import AdapterKind, CiFormat, PerfPrecision, PerfPreset, Precision, Scheduler, validated
+from localctrl.config import AdapterKind, CiFormat, PerfPrecision, PerfPreset, Precision, PrepareFit, Scheduler, validated
 from localctrl.errors import InputError, LocalctrlError
 from suites import available_suites
 
@@ -321,6 +321,8 @@ def data_prepare(
     hf_condition: Annotated[list[str] | None, typer.Option(help="CONDITION=COLUMN: a condition map --hf-dataset ships, taken "
                                                                 "instead of computed (depth=control_depth; repeatable).")] = None,
     size: Annotated[int, typer.Option(min=32, help="Training size: shorter side resized (Lanczos), centre crop.")] = 512,
+    fit: Annotated[PrepareFit, typer.Option(help="crop: the centre square; stretch: the whole image resized to size×size "
+                                                 "(bicubic), as ControlNet++'s evaluation does.")] = "crop",
     conditions: Annotated[list[str] | None, typer.Option("--condition", help="canny (OpenCV 100/200) | colour-grid | depth (DPT) | "
                                                                              "seg (UperNet, ADE20K) (repeatable).")] = None,
     depth_model: Annotated[str, typer.Option(help="Depth network: dpt-hybrid (T2I-Adapter's training condition) | dpt-large "
@@ -339,7 +341,7 @@ def data_prepare(
         raise InputError("--hf-condition names columns of --hf-dataset: give --hf-dataset too")
     source = images or hf_dataset_items(hf_dataset, image_column, caption_column, hf_split, id_column, columns)
     report = prepare_dataset(source, captions, out, size=size, conditions=tuple(conditions or ["canny"]), seed=seed,
-                             depth_model=depth_model, device=device)
+                             depth_model=depth_model, device=device, fit=fit)
     console.print(f"{report.written} written, {report.reused} already there, {len(report.skipped)} skipped → {out.resolve()}")
     for condition, repo in report.condition_models.items():
         console.print(f"{condition} computed with {repo} (recorded in the manifest)")

@@ -29,6 +29,7 @@ ControlNetMode = Literal["zero-condition", "mask-residuals"]  # localctrl.local_
 Z0Filter = Literal["sobel", "laplacian", "none"]
 Z0Reduction = Literal["image-mean", "mask-mean"]  # image-mean: the reference (dilutes small masks); mask-mean: over M
 Z0Weighting = Literal["constant", "window", "noise"]
+PrepareFit = Literal["crop", "stretch"]  # how `localctrl data prepare` makes an image square (localctrl.data.prepare)
 Scheduler = Literal["ddim", "ddpm", "pndm", "euler", "euler-a", "dpm++", "unipc"]
 Precision = Literal["fp32", "bf16", "fp16"]  # autocast dtype of the frozen modules when sampling (fp32: exact)
 MixedPrecision = Literal["no", "bf16", "fp16"]  # accelerate's names, for training

@@ -4,7 +4,7 @@ Sources (localctrl.data.sources): an image folder with a captions file (CSV, JSO
 img2dataset-style `.txt` files beside the images), or a Hugging Face `datasets` dataset saved on disk.
 
 Each image is resized once (shorter side to `size` with Lanczos, then centre-cropped: not the reference's
-downscale-then-upscale), conditions are precomputed (OpenCV Canny 100/200 as in the paper, colour grid; depth with
+downscale-then-upscale; or stretched to size×size, as ControlNet++'s evaluation does), conditions are precomputed (OpenCV Canny 100/200 as in the paper, colour grid; depth with
 DPT, min-max normalised to 0-255 as ControlNet's and T2I-Adapter's MiDaS annotators do; seg as UperNet's ADE20K
 labels, which the adapters see in the ADE20K palette; or a depth map the dataset ships, `--hf-condition`), the
 depth and seg networks used are recorded in every item (`condition_models`) and in the report, ids are stable
@@ -25,7 +25,7 @@ from PIL import Image, ImageOps
 from rich.progress import track
 
 from localctrl.common.files import write_png, write_text
-from localctrl.config import PreparedCondition
+from localctrl.config import PreparedCondition, PrepareFit
 from localctrl.data.conditions import canny_opencv, colour_grid
 from localctrl.data.manifest import write_manifest
 from localctrl.data.sources import SourceItem, folder_items
@@ -63,9 +63,9 @@ def network_condition(name: str, detector: TransformersDetector, image: np.ndarr
     return min_max_uint8(values)
 
 
-def shipped_depth(picture: Image.Image, size: int) -> np.ndarray:
-    """A depth map the dataset ships, cropped as its image is, as grey, min-max normalised."""
-    return min_max_uint8(torch.from_numpy(np.array(resize_and_crop(picture, size).convert("L"))).float())
+def shipped_depth(picture: Image.Image, size: int, fit: PrepareFit = "crop") -> np.ndarray:
+    """A depth map the dataset ships, fitted as its image is, as grey, min-max normalised."""
+    return min_max_uint8(torch.from_numpy(np.array(fitted(picture, size, fit).convert("L"))).float())
 
 
 def stable_id(relative: str) -> str:
@@ -79,16 +79,20 @@ def split_of(item_id: str, seed: int, probabilities: tuple[float, float, float])
     return SPLITS[int(np.searchsorted(np.cumsum(probabilities), u, side="right").clip(max=len(SPLITS) - 1))]
 
 
-def resize_and_crop(image: Image.Image, size: int) -> Image.Image:
-    """Shorter side to `size` (Lanczos), centre crop to size×size, in one resampling."""
+def fitted(image: Image.Image, size: int, fit: PrepareFit = "crop") -> Image.Image:
+    """size×size in one resampling: `crop` takes the shorter side to `size` (Lanczos) and the centre square;
+    `stretch` resizes the whole image to size×size (bicubic), changing its aspect, as ControlNet++'s evaluation does."""
+    if fit == "stretch":
+        return image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
     return ImageOps.fit(image.convert("RGB"), (size, size), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
 
 
 def prepare_dataset(images: Path | Sequence[SourceItem], captions: Path | None, out: Path, size: int = 512,
                     conditions: tuple[str, ...] = ("canny",), seed: int = 0,
                     split_probs: tuple[float, float, float] = (0.9, 0.05, 0.05), depth_model: str = "dpt-hybrid",
-                    device: str = "cpu") -> PrepareReport:
-    """Write `out` from an image folder + captions file, or from source items (e.g. `hf_dataset_items`)."""
+                    device: str = "cpu", fit: PrepareFit = "crop") -> PrepareReport:
+    """Write `out` from an image folder + captions file, or from source items (e.g. `hf_dataset_items`); `fit`: how an
+    image becomes size×size (`fitted`)."""
     items = folder_items(images, captions) if isinstance(images, Path) else images
     shipped = {name for item in items[:1] for name in item.conditions}  # the dataset's own maps (hf_dataset_items)
     conditions = tuple(dict.fromkeys([*conditions, *sorted(shipped)]))
@@ -120,11 +124,11 @@ def prepare_dataset(images: Path | Sequence[SourceItem], captions: Path | None, 
         else:
             try:
                 with source.open() as opened:
-                    image = resize_and_crop(opened, size)
+                    image = fitted(opened, size, fit)
                 maps = {}
                 for name in shipped:
                     with source.conditions[name]() as opened:
-                        maps[name] = shipped_depth(opened, size)
+                        maps[name] = shipped_depth(opened, size, fit)
             except (OSError, SyntaxError, ValueError) as error:
                 report.skipped.append({"file": source.origin, "reason": f"{type(error).__name__}: {error}"})
                 continue

@@ -91,7 +91,7 @@ STEPS: list[list[str]] = [
     ["localctrl", "bench", "--suite", "paper-canny-sd15", "--limit", "4", "--steps", "2"],
     ["localctrl", "report", "--suite", "paper-canny-sd15"],
     ["localctrl", "data", "prepare", "--hf-dataset", "multigen-canny-eval", "--hf-split", "validation", "--caption-column", "text",
-     "--out", "data/multigen-canny-eval", "--size", "64"],
+     "--out", "data/multigen-canny-eval", "--size", "64", "--fit", "stretch"],
     ["localctrl", "bench", "--suite", "controlnetpp-canny-sd15", "--limit", "2", "--steps", "2"],
     ["localctrl", "report", "--suite", "controlnetpp-canny-sd15"],
 ]

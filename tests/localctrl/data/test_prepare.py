@@ -141,3 +141,16 @@ def test_a_depth_map_the_dataset_ships_is_taken_cropped_and_min_max_normalised(t
     assert (np.diff(depth.astype(int), axis=1) >= 0).all()  # still the ramp, left to right
     with pytest.raises(ValueError, match="no column 'control_seg'"):
         hf_dataset_items(tmp_path / "hf", caption_column="text", condition_columns={"seg": "control_seg"})
+
+
+def test_stretch_fits_the_whole_image_as_controlnetpp_resizes_it(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    array = np.zeros((20, 40, 3), np.uint8)
+    array[:, :10] = 255  # a white band on the left quarter: a centre crop cuts it away, stretching keeps it
+    Image.fromarray(array).save(folder / "wide.png")
+    (tmp_path / "captions.csv").write_text("file,caption\nwide.png,a band\n")
+    for fit, band in (("crop", False), ("stretch", True)):
+        prepare_dataset(folder, tmp_path / "captions.csv", tmp_path / fit, size=16, fit=fit)
+        image = np.asarray(Image.open(read_manifest(tmp_path / fit)[0].image))
+        assert image.shape == (16, 16, 3) and bool(image[:, 0].mean() > 200) == band, fit
