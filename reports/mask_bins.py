@@ -17,7 +17,7 @@ BINS = (("small", 0.0, 0.215), ("medium", 0.215, 0.369), ("large", 0.369, 1.0)) 
 
 
 def bin_of(area: float) -> str:
-    return next(name for name, low, high in BINS if low < area <= high or (low == 0 and area == 0))
+    return next(name for name, _, high in BINS if area <= high)  # bins in order: the first whose bound holds it
 
 
 def mask_bin_table(runs: list[SuiteRun], ci: str = "pm", n_boot: int = 1000) -> MetricTable | None:

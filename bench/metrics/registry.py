@@ -97,13 +97,10 @@ def fidelity_metric(condition: str | None) -> str:
     return FIDELITY.get(condition or "", "edge_f1_in")
 
 
-FIDELITY_PREFIXES = ("edge_", "depth_", "seg_")
-
-
 def is_fidelity_in(key: str) -> bool:
     """An in-mask control fidelity metric (edge F1, depth RMSE, seg mIoU, … inside the mask), random variants too."""
     found = base_of(key)
-    return found is not None and found[0].startswith(FIDELITY_PREFIXES) and found[0].endswith("_in")
+    return found is not None and found[0].startswith(tuple(CONDITION_GROUPS)) and found[0].endswith("_in")
 
 
 def spec(key: str) -> MetricSpec:

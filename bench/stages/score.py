@@ -107,7 +107,7 @@ def per_sample(suite: Suite, items: BenchItems, tasks: list[Task], reference: li
     return pd.concat(columns, ignore_index=True)
 
 
-def controlnetpp_edges(suite: Suite, items: BenchItems, tasks: list[Task], detections: dict[str, Detections]) -> pd.DataFrame:
+def controlnetpp_edges(items: BenchItems, tasks: list[Task], detections: dict[str, Detections]) -> pd.DataFrame:
     """ControlNet++'s edge F1 and MS-SSIM (bench.metrics.protocol) per task row: a prompt's images are scored together
     against its condition, and every row of the prompt carries the prompt's F1."""
     by_item: dict[int, list[int]] = {}
@@ -176,7 +176,7 @@ def score_method(suite: Suite, items: BenchItems, method: str, tasks: list[Task]
             say(f"{path} {problem}: scored again")
     frame = per_sample(suite, items, tasks, reference, detections, scorers)
     if suite.protocol == "controlnetpp" and "edges" in detections and CHANNELS[suite.condition] == 1:
-        frame = pd.concat([frame, controlnetpp_edges(suite, items, tasks, detections)], axis=1)
+        frame = pd.concat([frame, controlnetpp_edges(items, tasks, detections)], axis=1)
     features = None
     if scorers.fid_name is not None and reference_features is not None:
         features = image_features(scorers.fid, [t.path for t in tasks])

@@ -4,12 +4,13 @@ Sources (localctrl.data.sources): an image folder with a captions file (CSV, JSO
 img2dataset-style `.txt` files beside the images), or a Hugging Face `datasets` dataset saved on disk.
 
 Each image is resized once (shorter side to `size` with Lanczos, then centre-cropped: not the reference's
-downscale-then-upscale; or stretched to size×size, as ControlNet++'s evaluation does), conditions are precomputed (OpenCV Canny 100/200 as in the paper, colour grid; depth with
-DPT, min-max normalised to 0-255 as ControlNet's and T2I-Adapter's MiDaS annotators do; seg as UperNet's ADE20K
-labels, which the adapters see in the ADE20K palette; or a depth map the dataset ships, `--hf-condition`), the
-depth and seg networks used are recorded in every item (`condition_models`) and in the report, ids are stable
-(from the file's relative path), splits come from a seeded hash of the id (independent of listing order),
-unreadable images are listed in a report and skipped, and a rerun skips finished items.
+downscale-then-upscale; or stretched to size×size, as ControlNet++'s evaluation does). Conditions are
+precomputed: OpenCV Canny 100/200 as in the paper, colour grid; depth with DPT, min-max normalised to 0-255 as
+ControlNet's and T2I-Adapter's MiDaS annotators do; seg as UperNet's ADE20K labels, which the adapters see in the
+ADE20K palette; or a depth map the dataset ships (`--hf-condition`). The depth and seg networks used are recorded
+in every item (`condition_models`) and in the report, ids are stable (from the file's relative path), splits come
+from a seeded hash of the id (independent of listing order), unreadable images are listed in a report and skipped,
+and a rerun skips finished items.
 """
 
 import hashlib

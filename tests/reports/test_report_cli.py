@@ -74,3 +74,7 @@ def test_report_of_a_real_smoke_bench_run(tmp_path):
     masked = bench.results["trained-masked-z0"]
     assert last.startswith("| trained-masked-z0 |")
     assert f"{masked['edge_f1_in']:.3f} [{masked['edge_f1_in_ci_lo']:.3f}, {masked['edge_f1_in_ci_hi']:.3f}]" in last
+
+
+def test_mask_size_bins_follow_editbench_bounds():
+    assert [bin_of(a) for a in (0.0, 0.215, 0.216, 0.369, 0.37, 1.0)] == ["small", "small", "medium", "medium", "large", "large"]
