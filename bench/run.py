@@ -72,13 +72,15 @@ def resolve(name_or_path: str, options: BenchOptions) -> Suite:
     sampler = {"batch_size": options.batch_size, "steps": options.steps}
     if sampler := {key: value for key, value in sampler.items() if value}:
         updates["sampler"] = suite.sampler.model_copy(update=sampler)
+    if options.steps:  # --steps is every method's: methods with steps of their own take it too
+        updates["methods"] = {name: spec.model_copy(update={"steps": None}) for name, spec in suite.methods.items()}
     if options.methods:
         unknown = sorted(set(options.methods) - set(suite.methods))
         if unknown:
             raise SuiteError(f"--methods: {', '.join(unknown)} not in suite '{suite.name}' (it has {', '.join(suite.methods)})")
         reference = suite.metrics.preservation.reference_method if suite.metrics.preservation else None
         keep = [m for m in suite.methods if m in options.methods or m == reference]
-        updates["methods"] = {m: suite.methods[m] for m in keep}
+        updates["methods"] = {m: updates.get("methods", suite.methods)[m] for m in keep}
     return suite.model_copy(update=updates)
 
 
@@ -189,12 +191,15 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
                     "generated again")
         cached = len(tasks) - len(problems)
         shard = (processes.process_index, processes.num_processes) if processes else options.shard
-        written = generate(stack, suite, items, methods, shard_of(chunks(tasks, suite.sampler.batch_size, methods), shard), problems, progress)
+        batches = chunks(tasks, suite.sampler.batch_size, methods)
+        written = generate(stack, suite, items, methods, shard_of(batches, shard), problems, progress, tasks, say)
         if processes:  # every process generated its chunks; the main one goes on to score and log them all
             written = sum(gather_object([written]))
             processes.wait_for_everyone()
             if not processes.is_main_process:
                 return BenchResult(suite, out, {"generated": written})
+        if options.shard is None and (left := image_problems(tasks)):  # inpainting that waited for other processes' images
+            written += generate(stack, suite, items, methods, batches, left, progress, tasks, say)
         counts = {"items": len(items), "images": len(tasks), "cached": cached, "generated": written, "trained": len(to_train)}
         if options.shard is not None:
             console.print(f"shard {options.shard[0]}/{options.shard[1]}: {written} images written under {out / 'images'}; "

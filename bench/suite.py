@@ -31,7 +31,7 @@ from localctrl.shapes.scene import SPLITS
 from suites import available_suites
 
 BENCH_MASK_KINDS = ("box", "right-half", "full", "manifest")
-LocalMode = Literal["mask-features", "zero-condition", "blend-latents"]
+LocalMode = Literal["mask-features", "zero-condition", "blend-latents", "inpaint"]
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a suite's and its methods' names
 # A suite's sampler defaults (the shapes world's: 20 DDIM steps, CFG 4, batch 32), under whatever the file sets.
 SUITE_SAMPLER = {"steps": 20, "guidance": 4.0, "batch_size": 32}
@@ -64,11 +64,14 @@ class MethodSpec(Section):
     resize: ResizeMode | None = None  # mask resize mode at inference (default: the adapter's own)
     scale: float | None = None  # conditioning scale (default: the suite's sampler.scale)
     scheduler: Scheduler | None = None  # this method's sampler scheduler (default: the suite's sampler.scheduler)
+    steps: int | None = Field(None, ge=1)  # this method's sampler steps (default: the suite's sampler.steps)
     label: str | None = None  # how tables name the method
     sweep: dict[str, Any] = {}  # ablation coordinates for reports, e.g. {lambda: 1e-3}
     # How control is kept inside the mask at inference (with mask_at_inference): mask the adapter's features or the
     # ControlNet's residuals (ours); give the model the condition zeroed outside the mask, features unmasked (the
-    # reference code's baseline); or blend latents with the uncontrolled trajectory (Blended Latent Diffusion).
+    # reference code's baseline); or blend latents with the uncontrolled trajectory (Blended Latent Diffusion); or
+    # "inpaint": an inpainting ControlNet repaints the preservation reference's image inside the mask, its latents
+    # blended with the reference's trajectory outside (the preservation upper bound; the suite's condition is unused).
     local: LocalMode = "mask-features"
 
     @model_validator(mode="after")
@@ -81,6 +84,9 @@ class MethodSpec(Section):
             raise ValueError("a text-only method takes no 'weights' or 'train'")
         if self.local != "mask-features" and not self.mask_at_inference:
             raise ValueError(f"local '{self.local}' keeps control inside the mask: it needs mask_at_inference true")
+        if self.local == "inpaint" and self.kind != "controlnet":
+            raise ValueError("local 'inpaint' repaints the reference image inside the mask with an inpainting ControlNet: "
+                             "it needs kind 'controlnet' (e.g. lllyasviel/control_v11p_sd15_inpaint)")
         return self
 
 
@@ -98,7 +104,7 @@ class EdgeSpec(Section):
 
 
 DEPTH_DETECTORS = ("shapes-depth", "dpt-large", "dpt-hybrid", "random-dpt")
-SEG_DETECTORS = ("shapes-seg", "upernet-ade20k", "random-upernet")
+SEG_DETECTORS = ("shapes-seg", "upernet-ade20k", "mask2former-ade20k", "random-upernet", "random-mask2former")
 
 
 class DepthSpec(Section):
@@ -107,7 +113,8 @@ class DepthSpec(Section):
 
 
 class SegSpec(Section):
-    # shapes-seg: the shapes world's exact segmenter; upernet-ade20k: UperNet ConvNeXt-S, 150 ADE20K classes
+    # shapes-seg: the shapes world's exact segmenter; upernet-ade20k: UperNet ConvNeXt-S, 150 ADE20K classes;
+    # mask2former-ade20k: Mask2Former Swin-L, 150 ADE20K classes (ControlNet++'s)
     detector: Literal[SEG_DETECTORS] = "shapes-seg"  # type: ignore[valid-type]
 
 
@@ -169,6 +176,15 @@ class Suite(Section):
             raise ValueError(f"metrics.preservation.reference_method '{reference}' must name a text-only method of the suite")
         if not self.methods:
             raise ValueError("methods: a suite needs at least one method")
+        for name, method in self.methods.items():
+            if method.local != "inpaint":
+                continue
+            if reference is None:
+                raise ValueError(f"methods.{name}: local 'inpaint' repaints the preservation reference's image: the suite "
+                                 "needs metrics.preservation")
+            if self.sampler_for(method) != self.sampler_for(self.methods[reference]):
+                raise ValueError(f"methods.{name}: local 'inpaint' blends with the reference's trajectory, so it samples as "
+                                 f"'{reference}' does: give it no scheduler or steps of its own")
         if self.data.source == "shapes" and self.data.split not in SPLITS:
             raise ValueError(f"data.split: the shapes world's splits are {', '.join(SPLITS)}, not {self.data.split!r}")
         for kind, name in [("name", self.name), *(("methods", method) for method in self.methods)]:
@@ -177,8 +193,10 @@ class Suite(Section):
         return self
 
     def sampler_for(self, method: MethodSpec) -> SamplerSettings:
-        """The sampler settings of a method's images: the suite's, with the method's own scheduler if it names one."""
-        return self.sampler if method.scheduler is None else self.sampler.model_copy(update={"scheduler": method.scheduler})
+        """The sampler settings of a method's images: the suite's, with the method's own scheduler and steps where it
+        names them (ControlNet++ sampled its T2I-Adapter rows with 50 PNDM steps and its ControlNets with 20 UniPC ones)."""
+        own = {name: value for name in ("scheduler", "steps") if (value := getattr(method, name)) is not None}
+        return self.sampler.model_copy(update=own) if own else self.sampler
 
     def train_config(self, method: str, out: Path | None = None) -> TrainConfig:
         """The training config of a method with `train`: the suite's base, condition and data source, then

@@ -8,17 +8,27 @@ Two ways to confine a ControlNet to a mask M, both training-free:
   connection, and the mid-block one) is multiplied by M resized to that residual (localctrl.masking, as for
   the adapter). An all-zeros mask gives exactly the text-only image.
 A mask of None means control everywhere: both modes are then the stock diffusers ControlNet.
+An inpainting ControlNet (lllyasviel/control_v11p_sd15_inpaint) takes instead an image with the pixels to repaint
+set to -1 (`inpaint_condition`); the bench uses it, with latents blended outside the mask, as the preservation
+upper bound.
 Loading, building and the fit check against a UNet are in localctrl.models.controlnets.
 """
 
 from typing import get_args
 
+import torch
 from diffusers import ControlNetModel
 from torch import Tensor, nn
 
 from localctrl.config import ControlNetMode, ResizeMode
 from localctrl.errors import InputError
 from localctrl.masking import check_control_inputs, check_resize_mode, masked
+
+
+def inpaint_condition(image: Tensor, mask: Tensor) -> Tensor:
+    """What an inpainting ControlNet takes: image (…, 3, H, W) in [0, 1] with the pixels where mask (…, 1, H, W) > 0.5
+    set to -1 (the v1.1 inpaint model card's make_inpaint_condition)."""
+    return torch.where(mask > 0.5, torch.full_like(image, -1.0), image)
 
 
 class LocalControlNet(nn.Module):

@@ -42,7 +42,10 @@ DEPTH_READERS = {"shapes-depth": "the shapes world's exact depth reader (ground-
                  "dpt-large": "DPT-large (Intel/dpt-large, transformers)", "dpt-hybrid": "DPT hybrid MiDaS (Intel/dpt-hybrid-midas)",
                  "random-dpt": "a seeded random DPT"}
 SEG_READERS = {"upernet-ade20k": "UperNet ConvNeXt-S ADE20K (openmmlab/upernet-convnext-small, transformers)",
-               "random-upernet": "a seeded random UperNet"}
+               "random-upernet": "a seeded random UperNet",
+               "mask2former-ade20k": "Mask2Former Swin-L ADE20K (facebook/mask2former-swin-large-ade-semantic, transformers, "
+                                     "shorter side 640 as mmseg tests it)",
+               "random-mask2former": "a seeded random Mask2Former"}
 
 
 def implementations(params: dict[str, str], columns: list[str]) -> list[str]:
@@ -68,6 +71,10 @@ def implementations(params: dict[str, str], columns: list[str]) -> list[str]:
     if any(c.startswith("depth_rmse_all") for c in shown):
         phrases.append("ControlNet++'s depth RMSE: over the whole image, the prediction scaled by its maximum against the "
                        "condition min-max normalised to 0-255")
+    if any(c.startswith("seg_miou_all") for c in shown):
+        phrases.append("ControlNet++'s ADE20K mIoU: whole images, each class's intersection and union summed over every "
+                       "image of the method before dividing (mmseg's IoUMetric), unlabelled pixels left out; its interval "
+                       "resamples prompts")
     if params.get("suite.metrics.fid.groups") == "seed-mean" and any(c.startswith("fid") for c in shown):
         phrases.append("FID: each seed group's FID, averaged over the groups (ControlNet++), no interval")
     if any(c.startswith("depth_") for c in shown):

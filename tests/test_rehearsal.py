@@ -101,14 +101,18 @@ def test_the_depth_and_seg_detectors_load_their_stand_ins_through_the_real_loade
     with using_rehearsal(rehearsal):
         with pytest.raises(PickledWeightsError, match="pytorch_model.bin"):  # UperNet's repo: a pickle only
             TransformersDetector.named("upernet-ade20k")
-        convert_to_safetensors("openmmlab/upernet-convnext-small", say=lambda text: None)
+        for repo in ("openmmlab/upernet-convnext-small", "facebook/mask2former-swin-large-ade-semantic"):
+            convert_to_safetensors(repo, say=lambda text: None)
         depth, seg = TransformersDetector.named("dpt-large"), TransformersDetector.named("upernet-ade20k")
+        mask2former = TransformersDetector.named("mask2former-ade20k")
     images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
     maps = depth(images)
     assert maps.shape == (2, 1, 64, 64) and torch.isfinite(maps).all() and torch.equal(maps, depth(images))
     labels = seg(images)
     assert labels.shape == (2, 1, 64, 64) and torch.equal(labels, labels.round()) and 0 <= labels.min() and labels.max() < 150
     assert seg.model.config.num_labels == 150
+    labels = mask2former(images)  # at mmseg's test size, whatever the repo's processor says, and back at the image's
+    assert labels.shape == (2, 1, 64, 64) and labels.max() < 150 and mask2former.processor.size["shortest_edge"] == 640
 
 
 def test_data_prepare_computes_depth_and_seg_with_the_networks_and_records_them(rehearsal, tmp_path):
@@ -151,7 +155,7 @@ def test_the_paper_run_rehearses_end_to_end_and_says_its_numbers_are_meaningless
     outputs = {}
     with using_rehearsal(rehearsal):
         for step in STEPS:
-            if step[1] == "convert":  # TencentARC's repo ships a pickled .bin only: the bench refuses it up front until then
+            if step == ["localctrl", "convert", "TencentARC/t2iadapter_canny_sd15v2"]:  # a pickled .bin only: refused up front until then
                 bench = next(s for s in STEPS if s[1] == "bench")
                 refused = CliRunner().invoke(app, bench[1:], env={"COLUMNS": "250"})
                 assert refused.exit_code == 2 and "`localctrl convert TencentARC/t2iadapter_canny_sd15v2`" in refused.output
@@ -159,7 +163,8 @@ def test_the_paper_run_rehearses_end_to_end_and_says_its_numbers_are_meaningless
             outputs[step[1]] = run(step)
         client = mlflow.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
         every = [(experiment.name, run) for experiment in client.search_experiments() for run in client.search_runs([experiment.experiment_id])]
-    runs = {(experiment, run.info.run_name): run for experiment, run in every if run.data.tags.get("localctrl.suite") != "controlnetpp-canny-sd15"}
+    protocols = ("controlnetpp-canny-sd15", "controlnetpp-seg-sd15")
+    runs = {(experiment, run.info.run_name): run for experiment, run in every if run.data.tags.get("localctrl.suite") not in protocols}
     assert "rehearsal stand-in" in outputs["doctor"]
     parent = runs["bench", "paper-canny-sd15 (rehearsal)"]
     assert parent.data.tags["localctrl.rehearsal"] == "true"
@@ -181,3 +186,10 @@ def test_the_paper_run_rehearses_end_to_end_and_says_its_numbers_are_meaningless
     assert all({"edge_f1_all", "fid_rehearsal-inception"} <= set(r.data.metrics) for r in protocol.values())
     table = (rehearsal / "localctrl-runs" / "report" / "controlnetpp-canny-sd15" / "main-table.md").read_text()
     assert "| T2I-Adapter SD 1.5 (published) |" in table and "0.2365" in table and "Rows marked (published) are not ours" in table
+    seg = {run.info.run_name: run for _, run in every if run.data.tags.get("localctrl.suite") == "controlnetpp-seg-sd15"
+           and run.data.tags.get("localctrl.bench.role") == "method"}
+    assert set(seg) == {"text-only", "global", "controlnet", "masked-z0"}  # masked-z0: a seg adapter trained on the ADE20K layout
+    assert all({"seg_miou_all_rehearsal-mask2former-ade20k", "seg_miou_in_rehearsal-mask2former-ade20k"} <= set(r.data.metrics)
+               for r in seg.values())
+    table = (rehearsal / "localctrl-runs" / "report" / "controlnetpp-seg-sd15" / "main-table.md").read_text()
+    assert "ControlNet++'s ADE20K mIoU" in table and "JPEG-saved label maps and are wrong" in table

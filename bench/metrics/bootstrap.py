@@ -26,6 +26,11 @@ def _clean(values: np.ndarray, cap: float | None) -> np.ndarray:
     return values
 
 
+def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n) row indices drawn with replacement: the resamples of the set metrics' intervals (FID, dataset mIoU)."""
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
 def _percentile_ci(values: np.ndarray, n_boot: int, seed: int, level: float) -> tuple[float, float, float]:
     """(mean, lo, hi) of NaN-free values; scipy's percentile bootstrap (it is exact for constant data: lo = hi = mean)."""
     mean = float(values.mean()) if len(values) else float("nan")

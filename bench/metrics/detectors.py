@@ -6,8 +6,9 @@ Every detector takes uint8 images (N, 3, H, W) and returns (N, 1, H, W) float ma
   and, as relative inverse depth in the network's own units that the bench scales by its maximum, `dpt-large`
   (Intel/dpt-large, what ControlNet++ measures depth RMSE with), `dpt-hybrid` (Intel/dpt-hybrid-midas, what
   T2I-Adapter's depth adapter was trained on) and `random-dpt`;
-- labels: `shapes-seg` (the shapes world's exact segmenter, 4 classes) and `upernet-ade20k` (UperNet ConvNeXt-S,
-  openmmlab/upernet-convnext-small, 150 ADE20K classes), `random-upernet`.
+- labels: `shapes-seg` (the shapes world's exact segmenter, 4 classes), `upernet-ade20k` (UperNet ConvNeXt-S,
+  openmmlab/upernet-convnext-small, 150 ADE20K classes) and `mask2former-ade20k` (Mask2Former Swin-L,
+  facebook/mask2former-swin-large-ade-semantic: ControlNet++'s ADE20K segmenter), `random-upernet`, `random-mask2former`.
 
 The transformers networks are localctrl.models.detectors' (data preparation computes depth and seg conditions with
 the same ones). `random-*` are seeded random stand-ins with the real architecture cut small (mechanics only:
@@ -56,8 +57,13 @@ DETECTORS: dict[str, DetectorSpec] = {
     "shapes-seg": DetectorSpec("labels", classes=1 + len(SHAPES), background=0),
     "upernet-ade20k": DetectorSpec("labels", NETWORKS["upernet-ade20k"].component, classes=150),
     "random-upernet": DetectorSpec("labels", classes=150),
+    "mask2former-ade20k": DetectorSpec("labels", NETWORKS["mask2former-ade20k"].component, classes=150),
+    "random-mask2former": DetectorSpec("labels", classes=150),
 }
-RANDOM = {"dpt-large": "random-dpt", "dpt-hybrid": "random-dpt", "upernet-ade20k": "random-upernet"}  # --base tiny
+RANDOM = {"dpt-large": "random-dpt", "dpt-hybrid": "random-dpt", "upernet-ade20k": "random-upernet",  # --base tiny
+          "mask2former-ade20k": "random-mask2former"}
+STAND_INS = {"random-dpt": "dpt_large_model", "random-upernet": "upernet_convnext_model",
+             "random-mask2former": "mask2former_model"}  # localctrl.rehearsal.models, built in memory
 
 
 def _per_image(read: Callable[[np.ndarray], np.ndarray]) -> Callable[[Tensor], Tensor]:
@@ -75,9 +81,9 @@ def load_detector(name: str, device: str = "cpu") -> Callable[[Tensor], Tensor]:
         return _per_image(read_depth)
     if name == "shapes-seg":
         return _per_image(segment)
-    if name in ("random-dpt", "random-upernet"):
-        from localctrl.rehearsal.models import dpt_large_model, upernet_convnext_model
+    if name in STAND_INS:
+        from localctrl.rehearsal import models
 
-        model, processor = (dpt_large_model if name == "random-dpt" else upernet_convnext_model)(seed=0)
+        model, processor = getattr(models, STAND_INS[name])(seed=0)
         return TransformersDetector(model, processor, spec.kind, device)
     return TransformersDetector.named(name, device)

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from bench.metrics.masked import masked_ssim
+from localctrl.data.conditions import IGNORE_LABEL
 from localctrl.validation import dilate, edge_scores
 
 
@@ -109,9 +110,10 @@ def depth_leakage(pred: Tensor, condition: Tensor, outside: Tensor) -> Tensor:
 
 def seg_leakage(pred_labels: Tensor, condition_labels: Tensor, outside: Tensor, background: int = 0) -> Tensor:
     """The fraction of the condition's labelled (non-`background`) pixels outside the mask whose label the image
-    reproduces: seg's analogue of edge_leakage (recall outside), 0 where the condition labels nothing outside."""
+    reproduces: seg's analogue of edge_leakage (recall outside), 0 where the condition labels nothing outside.
+    Unlabelled pixels (IGNORE_LABEL) are not labelled."""
     pred, condition = pred_labels.long().flatten(1), condition_labels.long().flatten(1)
-    labelled = (outside.flatten(1) > 0) & (condition != background)
+    labelled = (outside.flatten(1) > 0) & (condition != background) & (condition != IGNORE_LABEL)
     found = (labelled & (pred == condition)).sum(dim=1).double()
     count = labelled.sum(dim=1).double()
     return torch.where(count > 0, found / count.clamp(min=1), torch.zeros_like(count)).float()

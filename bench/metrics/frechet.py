@@ -6,6 +6,8 @@ Features come from bench.metrics.features (one row per image); the caller record
 import numpy as np
 from cleanfid.fid import frechet_distance, kernel_distance
 
+from bench.metrics.bootstrap import bootstrap_indices
+
 
 def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mean, covariance) in float64, covariance with rows as observations and ddof=1, exactly as clean-fid computes them."""
@@ -64,11 +66,6 @@ def _fid_to_fixed(a: np.ndarray, mu_b: np.ndarray, sigma_b_sqrt: np.ndarray, tra
     trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0, None)).sum()
     diff = a.mean(axis=0) - mu_b
     return float(diff @ diff + (centred**2).sum() / (len(a) - 1) + trace_b - 2 * trace_sqrt)
-
-
-def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, n) row indices drawn with replacement: the resamples fid_bootstrap_ci uses (exposed for tests)."""
-    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
 
 
 def fid_bootstrap_ci(a: np.ndarray, b: np.ndarray, n_boot: int = 200, seed: int = 0, level: float = 0.95,

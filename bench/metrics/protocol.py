@@ -9,15 +9,22 @@ for suites with `protocol: controlnetpp`. They differ from localctrl's own in-ma
   (the tiny stack, the shapes world) get NaN;
 - depth RMSE (eval/eval_depth.py): over the whole image, the prediction scaled by its maximum (as bench's detect
   stage stores it) against the condition min-max normalised to 0-255, per image, averaged;
+- ADE20K mIoU (eval/eval_ade20k.sh, mmseg's IoUMetric): the segmenter's labels against the dataset's over every
+  generated image at once (a prompt's 4 images all count), unlabelled pixels left out: per class, the pixels both
+  give it over the pixels either does, summed over the dataset; mIoU is the mean over the classes that occur in
+  either (mmseg's nanmean); the interval resamples prompts;
 - FID: each seed group's FID against the real images, averaged over the groups (bench.stages.score).
 """
 
+import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics.functional.classification import binary_f1_score
 from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
+from bench.metrics.bootstrap import bootstrap_indices
 from bench.metrics.fidelity import depth_rmse
+from localctrl.data.conditions import IGNORE_LABEL
 
 MS_SSIM_MIN_SIZE = 161  # (window 11 - 1) · 2^(5 scales - 1) must be smaller than the image
 
@@ -42,3 +49,33 @@ def whole_image_depth_rmse(predicted: Tensor, condition: Tensor) -> Tensor:
     low, high = flat.amin(dim=1)[:, None, None, None], flat.amax(dim=1)[:, None, None, None]
     label = (condition.double() - low) / (high - low).clamp(min=1e-12) * 255
     return depth_rmse(predicted, label, torch.ones_like(label))
+
+
+def class_areas(predicted: Tensor, labels: Tensor, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per class (classes,): the pixels of label maps (N, 1, H, W) that both the prediction and the labels give it
+    (intersection), and that either does (union), IGNORE_LABEL pixels of the labels left out (mmseg's
+    intersect_and_union)."""
+    keep = labels != IGNORE_LABEL
+    pred, true = predicted[keep].long(), labels[keep].long()
+    intersection = torch.bincount(true[pred == true], minlength=classes)[:classes]
+    union = torch.bincount(pred, minlength=classes)[:classes] + torch.bincount(true, minlength=classes)[:classes] - intersection
+    return intersection.double().numpy(), union.double().numpy()
+
+
+def dataset_miou(intersections: np.ndarray, unions: np.ndarray) -> float:
+    """mIoU of summed areas (…, classes): classes no image and no prediction has (union 0) are left out."""
+    intersection, union = intersections.reshape(-1, intersections.shape[-1]).sum(0), unions.reshape(-1, unions.shape[-1]).sum(0)
+    present = union > 0
+    return float((intersection[present] / union[present]).mean()) if present.any() else float("nan")
+
+
+def dataset_miou_ci(intersections: np.ndarray, unions: np.ndarray, n_boot: int = 200, seed: int = 0,
+                    level: float = 0.95) -> tuple[float, float, float]:
+    """(mIoU, lo, hi) of per-prompt areas (prompts, classes): the percentile interval over resampled prompts."""
+    estimate = dataset_miou(intersections, unions)
+    if len(intersections) < 2:
+        return estimate, float("nan"), float("nan")
+    values = [dataset_miou(intersections[rows], unions[rows]) for rows in bootstrap_indices(len(intersections), n_boot, seed)]
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.nanpercentile(values, [tail, 100 - tail])
+    return estimate, float(lo), float(hi)

@@ -49,6 +49,7 @@ METRICS: dict[str, MetricSpec] = {
     "seg_miou_in": MetricSpec("seg mIoU in", True),
     "seg_acc_in": MetricSpec("seg acc in", True, headline=False),
     "seg_leakage_out": MetricSpec("seg leakage out", False),
+    "seg_miou_all": MetricSpec("seg mIoU (ControlNet++)", True),  # whole images, areas summed over the dataset (mmseg)
     "ssim_out": MetricSpec("SSIM out", True),
     "psnr_out": MetricSpec("PSNR out", True, 2, unit="dB", cap=PSNR_CAP_DB),
     "lpips_out": MetricSpec("LPIPS out", False),

@@ -5,6 +5,7 @@ from the same batch composition as in an uninterrupted run and is bit-identical 
 threads so the sampler does not wait for the disk.
 """
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from rich.progress import Progress
@@ -13,22 +14,26 @@ from bench.stages.items import BenchItems, ItemTensors
 from bench.stages.methods import Method
 from bench.stages.plan import Task
 from bench.suite import Suite
-from localctrl.common.files import write_failure, write_png
+from localctrl.common.files import png_problem, read_rgb, write_failure, write_png
+from localctrl.local_controlnet import inpaint_condition
 from localctrl.models.stacks import Stack
 from localctrl.sampling import Request, sample, to_uint8
 
 
-def request(task: Task, item: ItemTensors, k: int, method: Method) -> Request:
+def request(task: Task, item: ItemTensors, k: int, method: Method, reference: Task | None = None) -> Request:
     """Task's request; its item's tensors are row k of `item`. How a local method keeps control in the mask
     (MethodSpec.local): its features masked (the ControlNet's own "zero-condition" mode zeroes the condition itself),
-    the adapter's condition zeroed outside and its features unmasked, or its latents blended with text only's."""
+    the adapter's condition zeroed outside and its features unmasked, its latents blended with text only's, or (an
+    inpainting ControlNet) `reference`'s image repainted inside the mask, latents blended with its trajectory outside."""
     prompt, spec = item.prompts[k], method.spec
     if not method.controlled:
         return Request(prompt, task.seed)
     mask = item.masks[k] if spec.mask_at_inference else None
     condition, blend = item.conditions[k], None
-    if mask is not None and spec.local == "blend-latents":
+    if mask is not None and spec.local in ("blend-latents", "inpaint"):
         mask, blend = None, mask
+    if spec.local == "inpaint":
+        condition = inpaint_condition(read_rgb(reference.path).float() / 255, blend)
     if mask is not None and spec.local == "zero-condition" and method.controlnet is None:
         condition, mask = condition * mask, None
     if method.controlnet is not None:
@@ -39,16 +44,28 @@ def request(task: Task, item: ItemTensors, k: int, method: Method) -> Request:
 
 
 def generate(stack: Stack, suite: Suite, items: BenchItems, methods: dict[str, Method], chunks: list[list[Task]],
-             problems: dict[str, str], progress: Progress | None = None) -> int:
-    """Generate every chunk with an image in `problems` (plan.image_problems), writing those; returns how many."""
+             problems: dict[str, str], progress: Progress | None = None, tasks: list[Task] | None = None,
+             say: Callable[[str], None] = print) -> int:
+    """Generate every chunk with an image in `problems` (plan.image_problems), writing those; returns how many.
+    `tasks` (the whole plan) names the reference images inpainting methods repaint; a chunk whose references are not
+    there yet (another shard's) is left for a later run."""
+    reference = suite.metrics.preservation.reference_method if suite.metrics.preservation else None
+    references = {(t.item, t.seed): t for t in tasks or [] if t.method == reference}
     todo = [chunk for chunk in chunks if any(task.key in problems for task in chunk)]
     bar = progress.add_task("generate", total=sum(len(chunk) for chunk in todo)) if progress else None
     pending: dict = {}  # write → its path, until checked
-    written = 0
+    written, waiting = 0, 0
     with ThreadPoolExecutor(max_workers=2) as writers:  # on an error, leaving the block still finishes queued writes
         for chunk in todo:
+            inpainting = methods[chunk[0].method].spec.local == "inpaint"  # one method kind a chunk (plan.chunks)
+            if inpainting:
+                check_writes(pending)  # the reference images it repaints are on disk, whole
+                if any(png_problem(references[task.item, task.seed].path) for task in chunk):
+                    waiting += len(chunk)  # another shard's references: a later run makes these
+                    continue
             item = items.load_for([task.item for task in chunk])  # only this chunk's items are in memory
-            requests = [request(task, item, k, methods[task.method]) for k, task in enumerate(chunk)]
+            requests = [request(task, item, k, methods[task.method], references.get((task.item, task.seed)))
+                        for k, task in enumerate(chunk)]
             settings = suite.sampler_for(methods[chunk[0].method].spec).model_copy(update={"batch_size": len(chunk)})  # one scheduler a chunk
             images = to_uint8(sample(stack, requests, None, settings, progress=False))
             # written atomically: a killed run leaves no torn PNG, the file is either complete or absent
@@ -60,6 +77,8 @@ def generate(stack: Stack, suite: Suite, items: BenchItems, methods: dict[str, M
             if progress:
                 progress.advance(bar, len(chunk))
     check_writes(pending)
+    if waiting:
+        say(f"{waiting} inpainting image(s) wait for reference images another shard makes: a run without --shard makes them")
     return written
 
 

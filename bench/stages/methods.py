@@ -72,14 +72,18 @@ def resolve_method(suite: Suite, name: str, stack: Stack, cache: Path) -> Method
 def resolve_controlnet(suite: Suite, name: str, stack: Stack) -> LocalControlNet:
     """docs/method.md, baseline 6: a ControlNet given the condition zeroed outside the mask, or with its residuals masked."""
     spec = suite.methods[name]
+    channels = 3 if spec.local == "inpaint" else CHANNELS[suite.condition]  # inpainting: an RGB image, not the condition
     if spec.weights == "random":  # mechanics only
-        model = build_controlnet(stack, seed=0, conditioning_channels=CHANNELS[suite.condition])
+        model = build_controlnet(stack, seed=0, conditioning_channels=channels)
     else:
         model = load_controlnet(spec.weights)
     check_controlnet_fits(model, stack.unet, stack.image_size, stack.vae_scale_factor)
     expected = model.config.conditioning_channels
+    if spec.local == "inpaint" and expected != 3:
+        raise InputError(f"methods.{name}: local 'inpaint' needs an inpainting ControlNet (3 channels: the image, -1 where "
+                         f"it repaints); {spec.weights} takes {expected}")
     if expected not in (CHANNELS[suite.condition], 3):  # 1-channel edges are repeated for RGB ControlNets (bench.stages.generate)
         raise InputError(f"methods.{name}: the ControlNet takes {expected} condition channels, but the suite's condition "
                          f"'{suite.condition}' has {CHANNELS[suite.condition]}")
-    mode = "zero-condition" if spec.local == "zero-condition" else "mask-residuals"  # blend-latents: unmasked (no mask)
+    mode = "zero-condition" if spec.local == "zero-condition" else "mask-residuals"  # blend-latents, inpaint: no mask
     return LocalControlNet(model.eval(), mode=mode, resize=spec.resize or "area")

@@ -30,13 +30,21 @@ def plan_tasks(suite: Suite, items: BenchItems, methods: dict[str, Method], base
     tasks = []
     samplers = {name: sampler_key(suite.sampler_for(method.spec)) for name, method in methods.items()}
     condition_keys, mask_keys = items.condition_keys, items.mask_keys
+    reference = suite.metrics.preservation.reference_method if suite.metrics.preservation else None
+    order = sorted(methods, key=lambda name: methods[name].spec.local == "inpaint")  # keys of the images they repaint first
     for index, item_id in enumerate(items.ids):
         for seed in suite.seeds:
-            for name, method in methods.items():
+            keys = {}
+            for name in order:
+                method = methods[name]
                 controlled = method.controlled
-                key = task_key(base_key, method.key, items.prompts[index], seed, samplers[name],
-                               condition_keys[index] if controlled else None,
-                               mask_keys[index] if controlled and method.spec.mask_at_inference else None)
+                # an inpainting method's condition is the reference's image: its key stands for it
+                condition = keys.get(reference) if method.spec.local == "inpaint" else condition_keys[index]
+                keys[name] = task_key(base_key, method.key, items.prompts[index], seed, samplers[name],
+                                      condition if controlled else None,
+                                      mask_keys[index] if controlled and method.spec.mask_at_inference else None)
+            for name in methods:
+                key = keys[name]
                 tasks.append(Task(name, index, seed, key, out / "images" / name / f"{item_id}-s{seed}-{key[:12]}.png"))
     return tasks
 
@@ -47,12 +55,15 @@ def image_problems(tasks: list[Task]) -> dict[str, str]:
 
 
 def chunks(tasks: list[Task], size: int, methods: dict[str, Method] | None = None) -> list[list[Task]]:
-    """Sampler batches of at most `size` tasks in plan order; methods with a scheduler of their own
-    (MethodSpec.scheduler) are batched apart, each scheduler's tasks in the order they first appear."""
-    groups: dict[str | None, list[Task]] = {}
+    """Sampler batches of at most `size` tasks in plan order; methods with a scheduler or steps of their own
+    (MethodSpec.scheduler, .steps) are batched apart, each setting's tasks in the order they first appear, and
+    inpainting methods last (they repaint the reference method's images, which must exist by then)."""
+    groups: dict[tuple, list[Task]] = {}
     for task in tasks:
-        groups.setdefault(methods[task.method].spec.scheduler if methods else None, []).append(task)
-    return [group[start : start + size] for group in groups.values() for start in range(0, len(group), size)]
+        spec = methods[task.method].spec if methods else None
+        groups.setdefault((spec.local == "inpaint", spec.scheduler, spec.steps) if spec else (), []).append(task)
+    ordered = sorted(groups.items(), key=lambda entry: bool(entry[0] and entry[0][0]))  # stable: inpainting last
+    return [group[start : start + size] for _, group in ordered for start in range(0, len(group), size)]
 
 
 def shard_of(groups: list, shard: tuple[int, int] | None) -> list:

@@ -4,7 +4,8 @@ Per-sample metric keys (bench.metrics.registry names them all): edge_{precision,
 edge_density_out, edge_leakage_out, depth_{rmse,rmse_aligned,absrel}_in, depth_leakage_out, seg_{miou,acc}_in,
 seg_leakage_out, {ssim,psnr,lpips}_out (against the text-only image with the same prompt and seed), align_shapes,
 clip_score; each aggregate carries `_ci_lo` / `_ci_hi`. Set metrics: fid
-(with a bootstrap CI) and kid against the suite's real reference images. The score key (bench.keys) covers the
+(with a bootstrap CI) and kid against the suite's real reference images; for `protocol: controlnetpp`, the
+dataset-level seg mIoU (seg_miou_all). The score key (bench.keys) covers the
 images' task keys, the evaluation masks and ground truth, and the metric settings, so a rerun with nothing changed
 reads the files back.
 """
@@ -35,13 +36,13 @@ from bench.metrics.fidelity import (
 from bench.metrics.frechet import fid_bootstrap_ci, fid_from_features, kid_from_features
 from bench.metrics.masked import exclude_band, masked_lpips, masked_psnr, masked_ssim
 from bench.metrics.networks import Scorers
-from bench.metrics.protocol import edge_ms_ssim, pooled_edge_f1, whole_image_depth_rmse
+from bench.metrics.protocol import class_areas, dataset_miou_ci, edge_ms_ssim, pooled_edge_f1, whole_image_depth_rmse
 from bench.stages.detect import Detections
 from bench.stages.items import CHUNK, BenchItems
 from bench.stages.plan import Task
 from bench.suite import Suite
 from localctrl.common.files import atomic, read_rgb, recorded_problem, write_text
-from localctrl.data.conditions import CHANNELS
+from localctrl.data.conditions import CHANNELS, IGNORE_LABEL
 from localctrl.shapes.net import align_shapes
 
 BATCH = 64
@@ -80,7 +81,7 @@ def per_sample(suite: Suite, items: BenchItems, tasks: list[Task], reference: li
                 values[key("depth_rmse_all", "depth")] = whole_image_depth_rmse(predicted, target)
         if "labels" in detections:
             labels, detector, key = detections["labels"].load(part).long(), DETECTORS[scorers.detectors["labels"]], scorers.detector_key
-            seg = seg_scores(labels, item.semantic[:, None], inside, num_classes=detector.classes)
+            seg = seg_scores(labels, item.semantic[:, None], inside, num_classes=detector.classes, ignore_index=IGNORE_LABEL)
             background = detector.background if detector.background is not None else -1  # -1: every pixel is labelled
             values |= {key("seg_miou_in", "labels"): seg["miou"], key("seg_acc_in", "labels"): seg["pixel_acc"],
                        key("seg_leakage_out", "labels"): seg_leakage(labels, item.semantic[:, None], outside, background)}
@@ -120,6 +121,16 @@ def controlnetpp_edges(items: BenchItems, tasks: list[Task], detections: dict[st
         f1[rows] = pooled_edge_f1(detected, condition)
         ms_ssim[rows] = edge_ms_ssim(detected, condition).numpy()
     return pd.DataFrame({"edge_f1_all": f1, "edge_msssim_all": ms_ssim})
+
+
+def controlnetpp_seg(items: BenchItems, tasks: list[Task], detections: dict[str, Detections], classes: int) -> tuple[float, float, float]:
+    """ControlNet++'s ADE20K mIoU (bench.metrics.protocol) of a method's images, with its interval over prompts."""
+    by_item: dict[int, list[Task]] = {}
+    for task in tasks:
+        by_item.setdefault(task.item, []).append(task)
+    areas = [class_areas(detections["labels"].load(part).long(),
+                         items.load([item]).semantic[:, None].expand(len(part), -1, -1, -1), classes) for item, part in by_item.items()]
+    return dataset_miou_ci(np.stack([a for a, _ in areas]), np.stack([u for _, u in areas]), n_boot=200, seed=0)
 
 
 def image_features(extract, paths: list) -> np.ndarray:
@@ -181,6 +192,10 @@ def score_method(suite: Suite, items: BenchItems, method: str, tasks: list[Task]
     if scorers.fid_name is not None and reference_features is not None:
         features = image_features(scorers.fid, [t.path for t in tasks])
     result = aggregates(frame, features, reference_features, suite, scorers, seeds=[t.seed for t in tasks])
+    if suite.protocol == "controlnetpp" and "labels" in detections:  # a set metric: the whole dataset's areas at once
+        miou = scorers.detector_key("seg_miou_all", "labels")
+        estimate, lo, hi = controlnetpp_seg(items, tasks, detections, DETECTORS[scorers.detectors["labels"]].classes)
+        result |= {miou: estimate, f"{miou}_ci_lo": lo, f"{miou}_ci_hi": hi}
     with atomic(table, record=True) as temporary:
         frame.to_parquet(temporary, index=False)
     write_text(summary, json.dumps(result, indent=2, sort_keys=True) + "\n", record=True)

@@ -25,6 +25,9 @@ CHANNELS: dict[Condition, int] = {"canny": 1, "canny-opencv": 1, "colour-grid": 
 FROM_MANIFEST = ("edges", "seg", "depth")  # read from the item's `conditions` (exact ground truth in the shapes world)
 SHAPES_PALETTE = [[0, 0, 0], [230, 25, 75], [60, 180, 75], [0, 130, 200]]  # background, circle, square, triangle
 PALETTES = ("shapes", "ade20k")
+# The label of pixels no class covers: ADE20K's "other" (its annotations' 0, which mmseg's reduce_zero_label, as
+# ControlNet++'s evaluation uses it, turns into 255). Metrics leave them out; conditions show them black.
+IGNORE_LABEL = 255
 
 
 @cache
@@ -57,12 +60,15 @@ def colour_grid(images: Tensor, cells: int = 8) -> Tensor:
 
 
 def seg_to_colour(semantic: Tensor, palette_name: str = "shapes") -> Tensor:
-    """Class map (N, H, W) of small ints → palette colours (N, 3, H, W)."""
+    """Class map (N, H, W) of small ints → palette colours (N, 3, H, W); IGNORE_LABEL pixels are black."""
     colours = palette(palette_name)
-    if semantic.max() >= len(colours):
-        raise InputError(f"segmentation class {int(semantic.max())} has no colour in the '{palette_name}' palette "
-                         f"(classes 0..{len(colours) - 1})")
-    return colours[semantic.long()].permute(0, 3, 1, 2)
+    labelled = semantic.long()[semantic.long() != IGNORE_LABEL]
+    if labelled.numel() and labelled.max() >= len(colours):
+        raise InputError(f"segmentation class {int(labelled.max())} has no colour in the '{palette_name}' palette "
+                         f"(classes 0..{len(colours) - 1}, and {IGNORE_LABEL} for unlabelled pixels)")
+    with_black = torch.cat([colours, torch.zeros(1, 3)])
+    index = torch.where(semantic.long() == IGNORE_LABEL, len(colours), semantic.long())
+    return with_black[index].permute(0, 3, 1, 2)
 
 
 def depth_to_condition(depth: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ Each image is resized once (shorter side to `size` with Lanczos, then centre-cro
 downscale-then-upscale; or stretched to size×size, as ControlNet++'s evaluation does). Conditions are
 precomputed: OpenCV Canny 100/200 as in the paper, colour grid; depth with DPT, min-max normalised to 0-255 as
 ControlNet's and T2I-Adapter's MiDaS annotators do; seg as UperNet's ADE20K labels, which the adapters see in the
-ADE20K palette; or a depth map the dataset ships (`--hf-condition`). The depth and seg networks used are recorded
+ADE20K palette; or a depth map or ADE20K label map the dataset ships (`--hf-condition`). The depth and seg networks used are recorded
 in every item (`condition_models`) and in the report, ids are stable (from the file's relative path), splits come
 from a seeded hash of the id (independent of listing order), unreadable images are listed in a report and skipped,
 and a rerun skips finished items.
@@ -27,7 +27,7 @@ from rich.progress import track
 
 from localctrl.common.files import write_png, write_text
 from localctrl.config import PreparedCondition, PrepareFit
-from localctrl.data.conditions import canny_opencv, colour_grid
+from localctrl.data.conditions import IGNORE_LABEL, canny_opencv, colour_grid
 from localctrl.data.manifest import write_manifest
 from localctrl.data.sources import SourceItem, folder_items
 from localctrl.errors import InputError
@@ -69,6 +69,24 @@ def shipped_depth(picture: Image.Image, size: int, fit: PrepareFit = "crop") -> 
     return min_max_uint8(torch.from_numpy(np.array(fitted(picture, size, fit).convert("L"))).float())
 
 
+ADE20K_CLASSES = 150
+
+
+def shipped_ade20k_labels(picture: Image.Image, size: int, fit: PrepareFit = "crop") -> np.ndarray:
+    """An ADE20K annotation the dataset ships (0 "other", 1-150 the classes; Captioned_ADE20K's `seg_map`), fitted as
+    its image is but with nearest-neighbour sampling, as labels 0-149 with "other" as IGNORE_LABEL: mmseg's
+    reduce_zero_label, which ControlNet++'s evaluation applies."""
+    if picture.mode not in ("L", "P", "I", "I;16"):
+        raise ValueError(f"an ADE20K label map holds one class per pixel (a grey PNG), not mode {picture.mode}")
+    raw = np.array(fitted(picture, size, fit, labels=True)).astype(np.int64)
+    if raw.max() > ADE20K_CLASSES:
+        raise ValueError(f"an ADE20K label map holds classes 0-{ADE20K_CLASSES}, not {int(raw.max())}")
+    return np.where(raw == 0, IGNORE_LABEL, raw - 1).astype(np.uint8)
+
+
+SHIPPED = {"depth": shipped_depth, "seg": shipped_ade20k_labels}  # conditions a dataset's own column can give
+
+
 def stable_id(relative: str) -> str:
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(relative).with_suffix("").as_posix()).strip("-")[:60]
     return f"{stem}-{hashlib.sha1(relative.encode()).hexdigest()[:8]}"
@@ -80,12 +98,17 @@ def split_of(item_id: str, seed: int, probabilities: tuple[float, float, float])
     return SPLITS[int(np.searchsorted(np.cumsum(probabilities), u, side="right").clip(max=len(SPLITS) - 1))]
 
 
-def fitted(image: Image.Image, size: int, fit: PrepareFit = "crop") -> Image.Image:
+def fitted(image: Image.Image, size: int, fit: PrepareFit = "crop", labels: bool = False) -> Image.Image:
     """size×size in one resampling: `crop` takes the shorter side to `size` (Lanczos) and the centre square;
-    `stretch` resizes the whole image to size×size (bicubic), changing its aspect, as ControlNet++'s evaluation does."""
+    `stretch` resizes the whole image to size×size (bicubic), changing its aspect, as ControlNet++'s evaluation does.
+    `labels`: a label map, kept in its mode and sampled at the nearest pixel (as ControlNet++ resizes its labels)."""
+    if labels:
+        method = Image.Resampling.NEAREST  # a palette ("P") image keeps its indices: they are the labels
+    else:
+        image, method = image.convert("RGB"), Image.Resampling.BICUBIC if fit == "stretch" else Image.Resampling.LANCZOS
     if fit == "stretch":
-        return image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
-    return ImageOps.fit(image.convert("RGB"), (size, size), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+        return image.resize((size, size), method)
+    return ImageOps.fit(image, (size, size), method=method, centering=(0.5, 0.5))
 
 
 def prepare_dataset(images: Path | Sequence[SourceItem], captions: Path | None, out: Path, size: int = 512,
@@ -98,8 +121,8 @@ def prepare_dataset(images: Path | Sequence[SourceItem], captions: Path | None, 
     shipped = {name for item in items[:1] for name in item.conditions}  # the dataset's own maps (hf_dataset_items)
     conditions = tuple(dict.fromkeys([*conditions, *sorted(shipped)]))
     for name in shipped:
-        if name != "depth":
-            raise InputError(f"condition '{name}' cannot be taken from a dataset column yet (only depth can)")
+        if name not in SHIPPED:
+            raise InputError(f"condition '{name}' cannot be taken from a dataset column (only {', '.join(SHIPPED)} can)")
     unknown = set(conditions) - set(PREPARED_CONDITIONS) - set(NETWORK_CONDITIONS)
     if unknown:
         raise InputError(f"conditions {sorted(unknown)} cannot be prepared here; known: "
@@ -112,6 +135,14 @@ def prepare_dataset(images: Path | Sequence[SourceItem], captions: Path | None, 
         check_network(network)
     if not items:
         raise InputError(f"no images to prepare from {captions or images}")
+    for name in shipped:  # a column of the wrong kind fails here, not as every item skipped
+        try:
+            with items[0].conditions[name]() as opened:
+                SHIPPED[name](opened, 8, fit)
+        except ValueError as error:
+            raise InputError(f"{items[0].origin}: its {name} column: {error}") from None
+        except (OSError, SyntaxError):
+            pass  # an unreadable file: reported and skipped below, like any other
     detectors = {name: TransformersDetector.named(network, device) for name, network in networks.items()}
     models = {name: NETWORKS[network].repo for name, network in networks.items()} | {name: "the dataset's own" for name in shipped}
     for folder in ("images", *(f"conditions/{name}" for name in conditions)):
@@ -129,7 +160,7 @@ def prepare_dataset(images: Path | Sequence[SourceItem], captions: Path | None, 
                 maps = {}
                 for name in shipped:
                     with source.conditions[name]() as opened:
-                        maps[name] = shipped_depth(opened, size, fit)
+                        maps[name] = SHIPPED[name](opened, size, fit)
             except (OSError, SyntaxError, ValueError) as error:
                 report.skipped.append({"file": source.origin, "reason": f"{type(error).__name__}: {error}"})
                 continue

@@ -85,7 +85,7 @@ def hf_dataset_items(path: Path, image_column: str = "image", caption_column: st
                      id_column: str | None = None, condition_columns: dict[str, str] | None = None) -> list[SourceItem]:
     """Rows of a dataset saved with `datasets.save_to_disk`; list captions (COCO has 5) use their first entry.
     `condition_columns` (condition → column) names condition maps the dataset ships, e.g. MultiGen-20M's
-    `control_depth`: they are taken as they are instead of computed."""
+    `control_depth` or Captioned_ADE20K's `seg_map`: they are taken as they are instead of computed."""
     condition_columns = condition_columns or {}
     import datasets
 

@@ -3,7 +3,9 @@
 - depth: DPT (`Intel/dpt-large`, ControlNet++'s depth detector; `Intel/dpt-hybrid-midas`, MiDaS-style, what
   T2I-Adapter's depth adapter was trained on): relative inverse depth, nearer is larger, resized back to the image
   with the processor's own post-processing;
-- segmentation: UperNet ConvNeXt-S on ADE20K (`openmmlab/upernet-convnext-small`): one of 150 labels per pixel.
+- segmentation: one of 150 ADE20K labels per pixel: UperNet ConvNeXt-S (`openmmlab/upernet-convnext-small`), or
+  Mask2Former Swin-L (`facebook/mask2former-swin-large-ade-semantic`, the model ControlNet++ measures ADE20K mIoU
+  with; it uses mmseg's copy), run at mmseg's test size (shorter side 640).
 
 Weights come from the Hugging Face cache, safetensors only: UperNet's and DPT hybrid's repos hold pickled `.bin`
 files only (so `localctrl convert` them once, or `localctrl fetch`, which converts); DPT-large's has both.
@@ -24,6 +26,7 @@ class Network(NamedTuple):
     component: str  # localctrl.models.weights component (where its weights are looked for)
     task: Task
     repo: str  # its hub repo, as the manifest and MLflow record it
+    processor: dict | None = None  # image processor settings over the repo's own (None: as the repo has them)
 
 
 # The networks by the names data preparation and the suites use.
@@ -31,6 +34,9 @@ NETWORKS: dict[str, Network] = {
     "dpt-large": Network("DPT large", "depth", "Intel/dpt-large"),
     "dpt-hybrid": Network("DPT hybrid MiDaS", "depth", "Intel/dpt-hybrid-midas"),
     "upernet-ade20k": Network("UperNet ConvNeXt-S (ADE20K)", "labels", "openmmlab/upernet-convnext-small"),
+    # mmseg's test pipeline for its ADE20K Mask2Former (ControlNet++'s eval config): Resize keep_ratio to (2560, 640).
+    "mask2former-ade20k": Network("Mask2Former Swin-L (ADE20K)", "labels", "facebook/mask2former-swin-large-ade-semantic",
+                                  {"size": {"shortest_edge": 640, "longest_edge": 2560}}),
 }
 
 
@@ -49,14 +55,20 @@ class TransformersDetector:
 
     @classmethod
     def named(cls, name: str, device: str = "cpu") -> "TransformersDetector":
-        from transformers import AutoImageProcessor, DPTForDepthEstimation, UperNetForSemanticSegmentation
+        from transformers import (
+            AutoImageProcessor,
+            DPTForDepthEstimation,
+            Mask2FormerForUniversalSegmentation,
+            UperNetForSemanticSegmentation,
+        )
 
-        component, task, _ = NETWORKS[name]
+        network = NETWORKS[name]
         check_network(name)
-        folder = require(component).parent
-        model_class = DPTForDepthEstimation if task == "depth" else UperNetForSemanticSegmentation
-        return cls(model_class.from_pretrained(folder, use_safetensors=True), AutoImageProcessor.from_pretrained(folder),
-                   task, device)
+        folder = require(network.component).parent
+        model_class = {"dpt": DPTForDepthEstimation, "mask2former": Mask2FormerForUniversalSegmentation}.get(
+            name.split("-")[0], UperNetForSemanticSegmentation)
+        return cls(model_class.from_pretrained(folder, use_safetensors=True),
+                   AutoImageProcessor.from_pretrained(folder, **(network.processor or {})), network.task, device)
 
     @torch.no_grad()
     def __call__(self, images_uint8: Tensor) -> Tensor:

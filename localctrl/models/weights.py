@@ -179,6 +179,8 @@ def components() -> list[Pretrained]:
         hub_component("DPT large", "depth fidelity (ControlNet++'s detector)", "Intel/dpt-large", "config.json", metric=True),
         hub_component("UperNet ConvNeXt-S (ADE20K)", "segmentation fidelity", "openmmlab/upernet-convnext-small", "config.json",
                       metric=True),
+        hub_component("Mask2Former Swin-L (ADE20K)", "segmentation fidelity (ControlNet++'s segmenter)",
+                      "facebook/mask2former-swin-large-ade-semantic", "config.json", metric=True),
     ]
 
 

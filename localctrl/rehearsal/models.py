@@ -243,3 +243,28 @@ def upernet_convnext_model(seed: int):
     with seeded(seed):
         model = UperNetForSemanticSegmentation(config)
     return model, SegformerImageProcessor(size={"height": 512, "width": 512})
+
+
+def mask2former(folder: Path, seed: int) -> Path:
+    """facebook/mask2former-swin-large-ade-semantic: Mask2Former over Swin, 150 ADE20K labels; config.json, preprocessor,
+    and a pickled .bin only (so the rehearsal runs `localctrl convert` on it, the path that also serves a safetensors copy)."""
+    model, processor = mask2former_model(seed)
+    pickled_only(model, folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def mask2former_model(seed: int):
+    """The Mask2Former stand-in and its image processor, in memory (the processor's small size keeps mechanics fast;
+    the real network runs at mmseg's 640, localctrl.models.detectors.NETWORKS)."""
+    from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessor, SwinConfig
+
+    backbone = SwinConfig(embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1], window_size=4,
+                          out_features=["stage1", "stage2", "stage3", "stage4"])
+    config = Mask2FormerConfig(backbone_config=backbone, num_labels=150, hidden_dim=32, num_queries=8, encoder_layers=1,
+                               decoder_layers=2, encoder_feedforward_dim=32, dim_feedforward=32, mask_feature_size=32,
+                               feature_size=32, num_attention_heads=2)
+    with seeded(seed):
+        model = Mask2FormerForUniversalSegmentation(config)
+    return model, Mask2FormerImageProcessor(size={"shortest_edge": 128, "longest_edge": 512}, ignore_index=255,
+                                            do_reduce_labels=True)

@@ -6,6 +6,7 @@
     DIR/torch/hub/checkpoints/     TORCH_HOME's checkpoints: torchvision's alexnet-owt-7be5be79.pth
     DIR/coco/                      a COCO-layout image folder and captions_val2017.json, for `localctrl data prepare`
     DIR/multigen-canny-eval/       a MultiGen-20M canny eval split saved with datasets' save_to_disk (`--hf-dataset`)
+    DIR/captioned-ade20k/          a Captioned_ADE20K validation split, likewise (image, control_seg, seg_map, prompt)
     DIR/rehearsal.env, rehearse.sh the environment that points the libraries here, and the steps (`STEPS`)
 """
 
@@ -28,7 +29,15 @@ from localctrl.rehearsal import MARKER
 from localctrl.rehearsal.hub_cache import write_snapshot
 from localctrl.rehearsal.inception import write_inception
 from localctrl.rehearsal.metric_files import alexnet_checkpoint, open_clip_repo
-from localctrl.rehearsal.models import controlnet, dpt_hybrid, dpt_large, sd_pipeline, t2i_adapter, upernet_convnext
+from localctrl.rehearsal.models import (
+    controlnet,
+    dpt_hybrid,
+    dpt_large,
+    mask2former,
+    sd_pipeline,
+    t2i_adapter,
+    upernet_convnext,
+)
 
 # Every hub repo that localctrl's components and shipped suites name, and how its stand-in is written.
 REPOS: dict[str, Callable[[Path], Path]] = {
@@ -44,10 +53,15 @@ REPOS: dict[str, Callable[[Path], Path]] = {
     "lllyasviel/control_v11f1p_sd15_depth": partial(controlnet, seed=35, formats=("safetensors", "bin", "fp16"),
                                                     name_or_path="/home/patrick/controlnet_v1_1/control_v11f1p_sd15_depth"),
     "lllyasviel/sd-controlnet-seg": partial(controlnet, seed=33, formats=("safetensors", "bin")),
+    "lllyasviel/control_v11p_sd15_inpaint": partial(controlnet, seed=37, formats=("safetensors", "bin", "fp16"),
+                                                    name_or_path="/home/patrick/controlnet_v1_1/control_v11p_sd15_inpaint"),
+    "lllyasviel/control_v11p_sd15_seg": partial(controlnet, seed=36, formats=("safetensors", "bin", "fp16"),
+                                                name_or_path="/home/patrick/controlnet_v1_1/control_v11p_sd15_seg"),
     CLIP_REPO: partial(open_clip_repo, seed=40),
     "Intel/dpt-hybrid-midas": partial(dpt_hybrid, seed=50),
     "Intel/dpt-large": partial(dpt_large, seed=52),
     "openmmlab/upernet-convnext-small": partial(upernet_convnext, seed=51),
+    "facebook/mask2former-swin-large-ade-semantic": partial(mask2former, seed=53),
 }
 
 COCO_IMAGES = 32  # the fewest that give data prepare's seeded 90/5/5 split a val item (train needs one)
@@ -73,11 +87,12 @@ def using_rehearsal(folder: Path) -> Iterator[dict[str, str]]:
         yield env
 
 
-def train_steps(name: str, z0: str) -> list[str]:
-    return ["localctrl", "train", "--set", "base=stable-diffusion-v1-5/stable-diffusion-v1-5", "--set", "condition=canny-opencv",
-            "--set", "data.source=data/coco-val2017", "--set", "data.validation_items=1", "--set", "steps=2",
+def train_steps(name: str, z0: str, condition: str = "canny-opencv", data: str = "data/coco-val2017",
+                runs: str = "localctrl-runs/paper") -> list[str]:
+    return ["localctrl", "train", "--set", "base=stable-diffusion-v1-5/stable-diffusion-v1-5", "--set", f"condition={condition}",
+            "--set", f"data.source={data}", "--set", "data.validation_items=1", "--set", "steps=2",
             "--set", "optim.batch_size=2", "--set", "optim.grad_accum=1", "--set", "validate_every=2",
-            "--set", "checkpoint_every=2", "--set", "validation_steps=2", "--set", z0, "--set", f"out=localctrl-runs/paper/{name}"]
+            "--set", "checkpoint_every=2", "--set", "validation_steps=2", "--set", z0, "--set", f"out={runs}/{name}"]
 
 
 # The rehearsal of a real paper run, in the order a researcher runs it (from DIR, with `rehearsal.env` sourced).
@@ -94,6 +109,16 @@ STEPS: list[list[str]] = [
      "--out", "data/multigen-canny-eval", "--size", "64", "--fit", "stretch"],
     ["localctrl", "bench", "--suite", "controlnetpp-canny-sd15", "--limit", "2", "--steps", "2"],
     ["localctrl", "report", "--suite", "controlnetpp-canny-sd15"],
+    ["localctrl", "data", "prepare", "--hf-dataset", "captioned-ade20k", "--hf-split", "validation", "--caption-column", "prompt",
+     "--hf-condition", "seg=seg_map", "--condition", "seg", "--out", "data/captioned-ade20k", "--size", "64", "--fit", "stretch"],
+    ["localctrl", "convert", "facebook/mask2former-swin-large-ade-semantic"],  # rehearsed with a pickled .bin only
+    ["localctrl", "convert", "TencentARC/t2iadapter_seg_sd14v1"],
+    train_steps("masked-z0", "z0.weight=1e-3", "seg", "data/captioned-ade20k", "localctrl-runs/paper-seg"),
+    # one method per kind of weights (a converted hub adapter, a v1.1 ControlNet, a trained seg adapter): the other
+    # methods load the same files
+    ["localctrl", "bench", "--suite", "controlnetpp-seg-sd15", "--limit", "2", "--steps", "2",
+     "--methods", "global", "--methods", "controlnet", "--methods", "masked-z0"],
+    ["localctrl", "report", "--suite", "controlnetpp-seg-sd15"],
 ]
 
 
@@ -112,12 +137,13 @@ def write_rehearsal(folder: Path, say: Callable[[str], None] = print) -> Path:
         say(f"writing {repo_id}")
         write_snapshot(hub, repo_id, build(folder / "staging" / repo_id.replace("/", "--")))
     shutil.rmtree(folder / "staging", ignore_errors=True)
-    say("writing clean-fid's Inception, torchvision's AlexNet, COCO-layout images and a MultiGen-layout dataset")
+    say("writing clean-fid's Inception, torchvision's AlexNet, COCO-layout images, MultiGen- and ADE20K-layout datasets")
     (folder / "weights").mkdir()
     write_inception(folder / "weights" / INCEPTION_FILE, seed=60)
     alexnet_checkpoint(folder / "torch" / "hub" / "checkpoints" / ALEXNET_FILE, seed=61)
     coco_folder(folder / "coco", COCO_IMAGES)
     multigen_folder(folder / "multigen-canny-eval", MULTIGEN_ROWS)
+    ade20k_folder(folder / "captioned-ade20k", COCO_IMAGES)  # enough for a val item: seg adapters are trained on it
     env = environment(folder)
     (folder / "rehearsal.env").write_text("".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items()))
     script = ["#!/bin/sh", "# The rehearsal of a real paper run on seeded random stand-ins: its numbers are meaningless.",
@@ -168,5 +194,35 @@ def multigen_folder(folder: Path, count: int, seed: int = 1) -> Path:
     scenes = [drawn_scene(rng, (96, 96)) for _ in range(count)]
     rows = {"image": [picture for picture, _ in scenes], "text": [caption for _, caption in scenes]}
     features = datasets.Features({"image": datasets.Image(), "text": datasets.Value("string")})
+    datasets.DatasetDict({"validation": datasets.Dataset.from_dict(rows, features=features)}).save_to_disk(str(folder))
+    return folder
+
+
+def ade20k_folder(folder: Path, count: int, seed: int = 2) -> Path:
+    """limingcv/Captioned_ADE20K's layout as `datasets`' save_to_disk leaves it: a `validation` split with `image`,
+    `control_seg` (the labels in the ADE20K palette), `seg_map` (the annotation: 0 "other", 1-150 the classes) and
+    `prompt` (photos of any size there, 96×80 drawings here: each shape one class, the background "other")."""
+    import datasets
+
+    from localctrl.data.conditions import palette
+
+    colours = (palette("ade20k") * 255).round().byte().numpy()
+    rng = np.random.default_rng(seed)
+    rows: dict[str, list] = {"image": [], "control_seg": [], "seg_map": [], "prompt": []}
+    for _ in range(count):
+        picture, caption = drawn_scene(rng, (96, 80))
+        background = np.array(picture)[0, 0]
+        classes = rng.choice(np.arange(1, 151), size=2, replace=False)
+        annotation = np.zeros(picture.size[::-1], dtype=np.uint8)
+        shapes = np.any(np.array(picture) != background, axis=-1)
+        annotation[shapes] = classes[0]
+        annotation[shapes & (np.arange(picture.size[0]) >= picture.size[0] // 2)] = classes[1]
+        coloured = np.where(annotation[..., None] > 0, colours[annotation.astype(int) - 1], 0).astype(np.uint8)
+        rows["image"].append(picture)
+        rows["control_seg"].append(Image.fromarray(coloured))
+        rows["seg_map"].append(Image.fromarray(annotation))
+        rows["prompt"].append(caption)
+    features = datasets.Features({"image": datasets.Image(), "control_seg": datasets.Image(), "seg_map": datasets.Image(),
+                                  "prompt": datasets.Value("string")})
     datasets.DatasetDict({"validation": datasets.Dataset.from_dict(rows, features=features)}).save_to_disk(str(folder))
     return folder

@@ -18,17 +18,17 @@ def test_the_paper_suite_lists_everything_it_is_missing_before_any_work(tmp_path
     message = str(raised.value)
     for needed in ("stable-diffusion-v1-5/stable-diffusion-v1-5", "data/coco-val2017", "localctrl-runs/paper/masked/adapter-best",
                    "localctrl-runs/paper/masked-z0/adapter-best", "TencentARC/t2iadapter_canny_sd15v2", "lllyasviel/sd-controlnet-canny",
-                   "inception-2015-12-05.pt", "CLIP ViT-B/16", "LPIPS"):
+                   "lllyasviel/control_v11p_sd15_inpaint", "inception-2015-12-05.pt", "CLIP ViT-B/16", "LPIPS"):
         assert needed in message, needed
-    assert len(raised.value.missing) == 9  # each once, though the ControlNet and global adapter serve two methods each
+    assert len(raised.value.missing) == 10  # each once, though the ControlNet and global adapter serve two methods each
     assert not (tmp_path / "out").exists()
 
 
 def test_with_base_tiny_the_paper_plan_runs_as_mechanics_and_says_so(tmp_path):
     result = run_bench("paper-canny-sd15", BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache", base="tiny", limit=4))
-    assert result.counts["images"] == 4 * 9 and result.counts["generated"] == 36
+    assert result.counts["images"] == 4 * 10 and result.counts["generated"] == 40
     assert set(result.results) == {"text-only", "global", "global-masked", "global-zeroed", "global-blended", "masked", "masked-z0",
-                                   "controlnet-zeroed", "controlnet-masked"}
+                                   "controlnet-zeroed", "controlnet-masked", "controlnet-inpaint"}
     for values in result.results.values():
         assert "fid_random-inception" in values and "clip_score_ViT-B-16-random" in values and "fid" not in values
     controlnet = result.results["controlnet-masked"]
@@ -51,7 +51,7 @@ def test_the_depth_and_seg_paper_suites_list_their_detectors_with_the_rest_up_fr
         run_bench(suite, BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache"))
     for name in needed:
         assert name in str(raised.value), name
-    assert len(raised.value.missing) == 10 and not (tmp_path / "out").exists()  # the canny suite's nine and its detector
+    assert len(raised.value.missing) == 11 and not (tmp_path / "out").exists()  # the canny suite's ten and its detector
 
 
 @pytest.mark.parametrize("suite, metric, detector", [("paper-depth-sd15", "depth_rmse_in_random-dpt", "random-dpt"),
@@ -70,7 +70,7 @@ def test_with_base_tiny_the_depth_and_seg_paper_plans_run_with_named_random_dete
 def test_the_controlnetpp_presets_run_as_mechanics_with_their_protocol_metrics(tmp_path, suite, protocol_metrics):
     """4 images per prompt, the ControlNet under UniPC and the adapters under PNDM, FID per seed group averaged."""
     result = run_bench(suite, BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache", base="tiny", limit=2, steps=4))
-    assert result.counts["images"] == 2 * 4 * 8
+    assert result.counts["images"] == 2 * 4 * 9
     for name, values in result.results.items():
         assert protocol_metrics | {"edge_f1_in", "fid_random-inception"} <= set(values), name
         assert math.isnan(values["fid_random-inception_ci_lo"])  # a mean of per-group FIDs claims no interval
@@ -78,3 +78,5 @@ def test_the_controlnetpp_presets_run_as_mechanics_with_their_protocol_metrics(t
             assert math.isnan(values["edge_msssim_all"])  # 64² mechanics images are too small for five MS-SSIM scales
     params = mlflow.get_run(result.run_id).data.params
     assert params["suite.protocol"] == "controlnetpp" and params["suite.methods.controlnet.scheduler"] == "unipc"
+    assert params["suite.methods.controlnet.steps"] == "None"  # --steps 4 is every method's: its own 20 is set aside
+    assert {"ssim_out", "psnr_out", "edge_f1_in"} <= set(result.results["controlnet-inpaint"])  # the preservation bound

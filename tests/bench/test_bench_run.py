@@ -1,5 +1,6 @@
 """`localctrl bench` end to end on the tiny stack: caching, resume after SIGKILL, bad input, MLflow runs."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -164,3 +165,49 @@ def test_shards_generate_disjoint_chunks_that_equal_an_unsharded_run(tmp_path, u
     assert {p.relative_to(whole_images): b for p, b in png_files(whole_images).items()} == \
            {p.relative_to(sharded_images): b for p, b in png_files(sharded_images).items()}
     assert merged.results == whole.results
+
+
+def test_inpainting_repaints_the_reference_image_and_waits_for_it_across_shards(tmp_path):
+    """local 'inpaint': an inpainting ControlNet given the text-only image with -1 inside the mask, sampled after it;
+    a shard without those images leaves its inpainting chunks to the run that has them, and the result is the same."""
+    from bench.keys import stack_key
+    from bench.stages.generate import request
+    from bench.stages.items import load_items
+    from bench.stages.methods import resolve_method
+    from bench.stages.plan import chunks, plan_tasks
+    from bench.suite import load_suite
+    from localctrl.common.files import read_rgb
+    from localctrl.models.stacks import load_stack
+
+    methods = {"text-only": {"kind": "text-only"}, "inpaint": {"kind": "controlnet", "weights": "random", "local": "inpaint"}}
+    sampler = {"scheduler": "ddim", "steps": 2, "guidance": 4.0, "batch_size": 4}
+    suite = suite_file(tmp_path, "inpainting", methods=methods, sampler=sampler)
+    first = run_bench(suite, options(tmp_path / "sharded", shard=(1, 2)))  # chunk 1: inpainting, before text-only's exist
+    assert first.counts["generated"] == 0
+    assert run_bench(suite, options(tmp_path / "sharded", shard=(0, 2))).counts["generated"] == 4  # chunk 0: text-only
+    merged = run_bench(suite, options(tmp_path / "sharded"))
+    assert merged.counts["generated"] == 4  # the inpainting chunk, now that its references are there
+    whole = run_bench(suite, options(tmp_path / "whole"))
+    assert whole.results == merged.results
+    whole_images, sharded_images = tmp_path / "whole" / "out" / "images", tmp_path / "sharded" / "out" / "images"
+    assert {p.relative_to(whole_images): b for p, b in png_files(whole_images).items()} == \
+           {p.relative_to(sharded_images): b for p, b in png_files(sharded_images).items()}
+
+    loaded = load_suite(suite)
+    stack = load_stack("tiny")
+    items = load_items(loaded, stack.image_size)
+    resolved = {name: resolve_method(loaded, name, stack, tmp_path / "cache") for name in loaded.methods}
+    tasks = plan_tasks(loaded, items, resolved, stack_key(stack), tmp_path / "whole" / "out")
+    assert [[t.method for t in batch] for batch in chunks(tasks, 3, resolved)] == [["text-only"] * 3, ["text-only"],
+                                                                                   ["inpaint"] * 3, ["inpaint"]]
+    reference, repaint = tasks[0], tasks[1]
+    item = items.load_for([repaint.item])
+    asked = request(repaint, item, 0, resolved["inpaint"], reference)
+    image = read_rgb(reference.path).float() / 255
+    inside = item.masks[0] > 0.5
+    assert torch.equal(asked.blend, item.masks[0]) and asked.mask is None  # latents outside: the reference's trajectory
+    assert (asked.condition[inside.expand(3, -1, -1)] == -1).all()
+    assert torch.equal(asked.condition[~inside.expand(3, -1, -1)], image[~inside.expand(3, -1, -1)])
+    changed = {**resolved, "text-only": dataclasses.replace(resolved["text-only"], key="another text-only")}
+    other = plan_tasks(loaded, items, changed, stack_key(stack), tmp_path / "o")
+    assert other[0].key != reference.key and other[1].key != repaint.key  # its key follows the image it repaints

@@ -94,23 +94,27 @@ def test_a_suite_needing_nothing_says_so(nothing_here):
 def test_what_the_paper_suite_lacks_splits_into_downloadable_and_not(nothing_here):
     wanted, others = needs(load_suite("paper-canny-sd15"))
     assert [need.source for need in wanted] == ["stable-diffusion-v1-5/stable-diffusion-v1-5", "TencentARC/t2iadapter_canny_sd15v2",
-                                               "lllyasviel/sd-controlnet-canny", INCEPTION_URL, CLIP_REPO, ALEXNET_URL]
+                                               "lllyasviel/sd-controlnet-canny", "lllyasviel/control_v11p_sd15_inpaint",
+                                               INCEPTION_URL, CLIP_REPO, ALEXNET_URL]
     assert wanted[1].what == "weights of method(s) global, global-masked, global-zeroed, global-blended (adapter)"
-    assert wanted[3].destination == nothing_here / "no-weights" / "inception-2015-12-05.pt"
-    assert wanted[5].destination == nothing_here / "no-torch-hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    assert wanted[4].destination == nothing_here / "no-weights" / "inception-2015-12-05.pt"
+    assert wanted[6].destination == nothing_here / "no-torch-hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
     assert len(others) == 3 and "data/coco-val2017" in others[0] and "localctrl-runs/paper/masked/adapter-best" in others[1]
 
 
 def test_dry_run_lists_files_sizes_and_total_and_downloads_nothing(nothing_here, monkeypatch):
     listings = {"stable-diffusion-v1-5/stable-diffusion-v1-5": SD15_LISTING, "TencentARC/t2iadapter_canny_sd15v2": TENCENTARC_LISTING,
-                "lllyasviel/sd-controlnet-canny": {"config.json": 1, "diffusion_pytorch_model.safetensors": 1445 * MB}, CLIP_REPO: CLIP_LISTING}
+                "lllyasviel/sd-controlnet-canny": {"config.json": 1, "diffusion_pytorch_model.safetensors": 1445 * MB},
+                "lllyasviel/control_v11p_sd15_inpaint": {"config.json": 1, "diffusion_pytorch_model.safetensors": 1445 * MB,
+                                                         "diffusion_pytorch_model.fp16.safetensors": 723 * MB},
+                CLIP_REPO: CLIP_LISTING}
     monkeypatch.setattr("bench.fetch.repo_listing", listings.__getitem__)
     monkeypatch.setattr("bench.fetch.url_size", lambda url: 95 * MB if url == INCEPTION_URL else None)
     result = runner.invoke(app, ["fetch", "paper-canny-sd15", "--dry-run"], env={"COLUMNS": "400"})  # no cell wraps
     assert result.exit_code == 0, result.output
     for shown in ("unet/diffusion_pytorch_model.safetensors", "3.6 GB", "open_clip_model.safetensors",
                   "diffusion_pytorch_model.bin (pickled: converted to safetensors after download)", "inception-2015-12-05.pt",
-                  "alexnet-owt-7be5be79.pth", "19 files", "+ unknown", "Dry run: nothing downloaded.",
+                  "alexnet-owt-7be5be79.pth", "21 files", "+ unknown", "Dry run: nothing downloaded.",
                   "missing, not downloadable: data: no manifest.jsonl in data/coco-val2017", "HF_HUB_OFFLINE is set"):
         assert shown in result.output, shown
     assert "safety_checker" not in result.output and ".ckpt" not in result.output and "fp16" not in result.output

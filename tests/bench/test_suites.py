@@ -80,3 +80,42 @@ def test_a_yaml_alias_bomb_is_refused_in_a_suite_file(tmp_path):
     bomb.write_text("name: bomb\nmethods: {text-only: {kind: text-only}}\ntrain_defaults:\n" + "".join(f"  {line}\n" for line in levels))
     with pytest.raises(SuiteError, match="bomb.yaml is not valid YAML: .*aliases"):
         read_suite(str(bomb))
+
+
+def test_a_method_may_sample_with_its_own_scheduler_and_steps_and_bench_steps_overrides_them_all():
+    """ControlNet++ sampled its T2I-Adapter rows with 50 PNDM steps and its ControlNets with 20 UniPC ones."""
+    from types import SimpleNamespace
+
+    from bench.keys import sampler_key
+    from bench.run import BenchOptions, resolve
+    from bench.stages.plan import Task, chunks
+    from bench.suite import load_suite
+
+    suite = load_suite("controlnetpp-canny-sd15")
+    adapter, controlnet = (suite.sampler_for(suite.methods[name]) for name in ("global", "controlnet"))
+    assert (adapter.scheduler, adapter.steps, controlnet.scheduler, controlnet.steps) == ("pndm", 50, "unipc", 20)
+    assert sampler_key(adapter) != sampler_key(controlnet)  # their images are keyed apart
+    methods = {name: SimpleNamespace(spec=spec) for name, spec in suite.methods.items()}
+    tasks = [Task(name, item, 0, f"{name}{item}", None) for item in range(3) for name in ("text-only", "global", "controlnet")]
+    batches = chunks(tasks, 4, methods)
+    assert [[t.method for t in batch] for batch in batches] == [["text-only", "global", "text-only", "global"],
+                                                               ["text-only", "global"], ["controlnet"] * 3]
+    quick = resolve("controlnetpp-canny-sd15", BenchOptions(steps=2))
+    assert {quick.sampler_for(spec).steps for spec in quick.methods.values()} == {2}
+    assert quick.sampler_for(quick.methods["controlnet"]).scheduler == "unipc"  # --steps leaves schedulers alone
+
+
+@pytest.mark.parametrize("method, expected", [
+    ({"kind": "adapter", "weights": "random", "local": "inpaint"}, "needs kind 'controlnet'"),
+    ({"kind": "controlnet", "weights": "random", "local": "inpaint", "steps": 7}, "samples as 'text-only' does"),
+])
+def test_an_inpainting_method_is_a_controlnet_that_samples_as_its_reference(tmp_path, method, expected):
+    from bench.suite import parse_suite
+
+    data = read_suite("smoke") | {"methods": {"text-only": {"kind": "text-only"}, "inpaint": method}}
+    with pytest.raises(SuiteError, match=expected):
+        parse_suite(data, tmp_path / "s.yaml")
+    with pytest.raises(SuiteError, match="needs metrics.preservation"):
+        parse_suite(read_suite("smoke") | {"methods": {"text-only": {"kind": "text-only"},
+                                                       "inpaint": {"kind": "controlnet", "weights": "random", "local": "inpaint"}},
+                                           "metrics": {**read_suite("smoke")["metrics"], "preservation": None}}, tmp_path / "s.yaml")

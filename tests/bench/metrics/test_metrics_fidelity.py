@@ -124,6 +124,8 @@ def test_seg_leakage_counts_reproduced_labelled_pixels_outside_only():
     assert seg_leakage(pred, condition, outside).item() == pytest.approx(0.5)
     assert seg_leakage(condition, condition, outside).item() == pytest.approx(1.0)
     assert seg_leakage(pred, torch.zeros_like(condition), outside).item() == 0.0  # nothing labelled outside
+    unlabelled = torch.tensor([[255, 1, 1, 2]])[:, None, None, :]  # ADE20K's "other" (IGNORE_LABEL) is not labelled
+    assert seg_leakage(pred, unlabelled, outside, background=-1).item() == pytest.approx(0.5)
 
 
 def test_seg_scores_on_hand_built_label_maps():

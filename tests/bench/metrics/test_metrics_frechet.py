@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from bench.metrics.frechet import bootstrap_indices, feature_stats, fid_bootstrap_ci, fid_from_features, kid_from_features
+from bench.metrics.bootstrap import bootstrap_indices
+from bench.metrics.frechet import feature_stats, fid_bootstrap_ci, fid_from_features, kid_from_features
 
 
 def reference_fid(a: np.ndarray, b: np.ndarray) -> float:

@@ -3,6 +3,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from localctrl.data.manifest import read_manifest
@@ -154,3 +155,48 @@ def test_stretch_fits_the_whole_image_as_controlnetpp_resizes_it(tmp_path):
         prepare_dataset(folder, tmp_path / "captions.csv", tmp_path / fit, size=16, fit=fit)
         image = np.asarray(Image.open(read_manifest(tmp_path / fit)[0].image))
         assert image.shape == (16, 16, 3) and bool(image[:, 0].mean() > 200) == band, fit
+
+
+def ade20k_dataset(folder, annotation: np.ndarray):
+    """A Captioned_ADE20K-layout split holding one row with `annotation` as its seg_map."""
+    import datasets
+
+    h, w = annotation.shape[:2]
+    rows = {"image": [Image.fromarray(np.full((h, w, 3), 90, np.uint8))], "prompt": ["a room"],
+            "seg_map": [Image.fromarray(annotation)]}
+    features = datasets.Features({"image": datasets.Image(), "prompt": datasets.Value("string"), "seg_map": datasets.Image()})
+    datasets.DatasetDict({"validation": datasets.Dataset.from_dict(rows, features=features)}).save_to_disk(folder)
+    return folder
+
+
+def test_an_ade20k_label_map_the_dataset_ships_is_resized_nearest_and_reduced_as_mmseg_reads_it(tmp_path):
+    """Captioned_ADE20K's `seg_map`: 0 is "other", 1-150 the classes; mmseg's reduce_zero_label makes them 255, 0-149."""
+    from localctrl.data.conditions import IGNORE_LABEL, manifest_condition, palette
+    from localctrl.data.sources import hf_dataset_items
+
+    annotation = np.zeros((20, 40), np.uint8)  # "other", then classes 1, 7 and 150 in vertical bands
+    annotation[:, 10:20], annotation[:, 20:30], annotation[:, 30:] = 1, 7, 150
+    items = hf_dataset_items(ade20k_dataset(tmp_path / "hf", annotation), caption_column="prompt",
+                             condition_columns={"seg": "seg_map"})
+    report = prepare_dataset(items, None, tmp_path / "out", size=16, conditions=("seg",), fit="stretch")  # no UperNet needed
+    assert report.written == 1 and report.condition_models == {"seg": "the dataset's own"}
+    item = read_manifest(tmp_path / "out")[0]
+    labels = np.array(Image.open(item.conditions["seg"]))
+    assert labels.shape == (16, 16) and set(np.unique(labels)) == {IGNORE_LABEL, 0, 6, 149}  # nearest: no blended labels
+    assert (labels[:, 0] == IGNORE_LABEL).all() and (labels[:, -1] == 149).all()  # stretched: every band kept
+    assert item.extra["seg_palette"] == "ade20k"
+    coloured = manifest_condition("seg", labels, "ade20k")  # what the adapters see: the palette, "other" black
+    assert torch.equal(coloured[:, 0, 0], torch.zeros(3)) and torch.allclose(coloured[:, 0, -1], palette("ade20k")[149])
+
+
+def test_a_shipped_seg_column_that_holds_colours_or_unknown_classes_fails_before_any_item(tmp_path):
+    from localctrl.data.sources import hf_dataset_items
+    from localctrl.errors import InputError
+
+    for name, annotation, expected in (("rgb", np.zeros((8, 8, 3), np.uint8), "one class per pixel"),
+                                       ("big", np.full((8, 8), 151, np.uint8), "classes 0-150, not 151")):
+        items = hf_dataset_items(ade20k_dataset(tmp_path / name, annotation), caption_column="prompt",
+                                 condition_columns={"seg": "seg_map"})
+        with pytest.raises(InputError, match=expected):
+            prepare_dataset(items, None, tmp_path / f"out-{name}", size=8, conditions=("seg",))
+        assert not (tmp_path / f"out-{name}" / "manifest.jsonl").exists()
