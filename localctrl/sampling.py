@@ -232,6 +232,7 @@ def check_controls(stack: Stack, requests: Sequence[Request], adapter: LocalAdap
 def sample(stack: Stack, requests: Sequence[Request], adapter: LocalAdapter | None = None,
            settings: SamplerSettings = SamplerSettings(), progress: bool = True) -> torch.Tensor:
     """Generate every request; returns float images (N, 3, H, W) in [0, 1] (diffusers' `output_type="np"` values)."""
+    stack.require_sd1("the local-control sampler")
     unet = stack.unet
     device, dtype = unet.device, unet.dtype
     check_controls(stack, requests, adapter)

@@ -63,6 +63,7 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
         check_tracking()
         remove_stray_temporaries(config.out)  # what killed runs' atomic writes left behind
     stack = load_stack(config.base)
+    stack.require_sd1("localctrl train")
     freeze(stack, frozen_dtype, accelerator.device)
     if config.gradient_checkpointing:
         stack.unet.enable_gradient_checkpointing()

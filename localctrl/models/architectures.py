@@ -4,6 +4,9 @@
 on a GPU without downloading weights. `TINY` is a seconds-on-CPU stack for mechanics tests: a 3-level
 VAE (64² images → 16² latents), a 2-layer CLIP text encoder on the real CLIP vocabulary, and a small
 cross-attention UNet. Matching T2I-Adapters are derived from the UNet (localctrl.models.adapters.adapter_config).
+`SDXL` and `TINY_XL` are Stable Diffusion XL's shapes, exact and cut small: a second text encoder (with a
+projection: its pooled embedding), the UNet's `text_time` added conditioning (pooled embedding + the size and crop
+micro-conditioning), and 3 down blocks, the first without cross-attention.
 """
 
 from dataclasses import dataclass, field
@@ -34,6 +37,11 @@ class Architecture:
     text_encoder: dict
     unet: dict
     scheduler: dict = field(default_factory=lambda: dict(SD_SCHEDULER))
+    text_encoder_2: dict | None = None  # SDXL's second text encoder (CLIPTextModelWithProjection); None: SD 1.x
+
+    @property
+    def is_xl(self) -> bool:
+        return self.text_encoder_2 is not None
 
 
 SD15 = Architecture(
@@ -110,4 +118,60 @@ TINY = Architecture(
     ),
 )
 
-ARCHITECTURES = {arch.name: arch for arch in (SD15, TINY)}
+# SDXL's noise schedule (stabilityai/stable-diffusion-xl-base-1.0, scheduler_config.json): SD's, with leading spacing.
+SDXL_SCHEDULER = dict(SD_SCHEDULER, timestep_spacing="leading")
+
+SDXL = Architecture(
+    name="sdxl",
+    image_size=1024,
+    vae=dict(SD15.vae, sample_size=1024, scaling_factor=0.13025, force_upcast=True),  # its fp16 VAE overflows
+    text_encoder=dict(SD15.text_encoder, projection_dim=768),  # CLIP ViT-L, its penultimate layer
+    text_encoder_2=dict(vocab_size=CLIP_VOCAB_SIZE, hidden_size=1280, intermediate_size=5120, num_hidden_layers=32,
+                        num_attention_heads=20, max_position_embeddings=CLIP_MAX_LENGTH, hidden_act="gelu",
+                        projection_dim=1280),  # OpenCLIP ViT-bigG
+    unet=dict(
+        sample_size=128,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=2,
+        block_out_channels=(320, 640, 1280),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        transformer_layers_per_block=(1, 2, 10),
+        attention_head_dim=(5, 10, 20),
+        cross_attention_dim=2048,  # the two encoders' hidden states, concatenated
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=256,
+        projection_class_embeddings_input_dim=2816,  # 6 micro-conditioning numbers × 256 + the pooled 1280
+    ),
+    scheduler=SDXL_SCHEDULER,
+)
+
+TINY_XL = Architecture(
+    name="tiny-xl",
+    image_size=64,
+    vae=dict(TINY.vae, scaling_factor=0.13025, force_upcast=True),
+    text_encoder=dict(TINY.text_encoder),
+    text_encoder_2=dict(TINY.text_encoder, hidden_size=32, projection_dim=32),
+    unet=dict(
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(32, 64, 64),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        transformer_layers_per_block=(1, 1, 2),
+        attention_head_dim=(2, 4, 8),
+        cross_attention_dim=64,  # 32 + 32
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=6 * 8 + 32,
+        norm_num_groups=8,
+    ),
+    scheduler=SDXL_SCHEDULER,
+)
+
+ARCHITECTURES = {arch.name: arch for arch in (SD15, TINY, SDXL, TINY_XL)}

@@ -1,10 +1,13 @@
 """Model stacks: VAE + text encoder + tokenizer + UNet + scheduler, from one name.
 
 `load_stack(base)` accepts
-- `tiny` / `sd15-random`: built from `architectures` with seeded random weights (mechanics and speed tests);
+- `tiny` / `sd15-random` (SD 1.x), `tiny-xl` / `sdxl-random` (SDXL): built from `architectures` with seeded random
+  weights (mechanics and speed tests);
 - `shapes-base`: the shapes world's text-to-image model, trained by this project and shipped with it;
 - a local folder in the diffusers pipeline layout (what `Stack.save_pretrained` writes);
 - a hub id such as `stable-diffusion-v1-5/stable-diffusion-v1-5`, taken from the Hugging Face cache.
+An SDXL stack (a pipeline folder with `text_encoder_2/` and `tokenizer_2/`) also holds the second text encoder and its
+tokenizer; localctrl's sampler and trainer take SD 1.x stacks only so far and refuse SDXL ones up front.
 """
 
 from dataclasses import dataclass
@@ -12,17 +15,25 @@ from pathlib import Path
 
 import diffusers
 import torch
-from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, T2IAdapter, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from diffusers import (
+    AutoencoderKL,
+    DDPMScheduler,
+    StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
+    T2IAdapter,
+    UNet2DConditionModel,
+)
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from localctrl.common.seeding import seeded
+from localctrl.errors import InputError
 from localctrl.models.adapters import check_adapter_fits
-from localctrl.models.architectures import SD15, TINY, Architecture
+from localctrl.models.architectures import SD15, SDXL, TINY, TINY_XL, Architecture
 from localctrl.models.convert import check_safetensors
 from localctrl.models.tokenizers import check_tokenizer_fits, clip_tokenizer
 from localctrl.models.weights import SHAPES_BASE_DIR, ModelNotAvailableError, resolve_pretrained, shipped_folder
 
-RANDOM_BASES = {"tiny": TINY, "sd15-random": SD15}
+RANDOM_BASES = {"tiny": TINY, "sd15-random": SD15, "tiny-xl": TINY_XL, "sdxl-random": SDXL}
 SHIPPED_BASES = {"shapes-base": SHAPES_BASE_DIR}
 PIPELINE_PARTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
 
@@ -35,6 +46,18 @@ class Stack:
     unet: UNet2DConditionModel
     scheduler: diffusers.SchedulerMixin
     source: str  # the name it was loaded from, recorded in runs
+    text_encoder_2: CLIPTextModelWithProjection | None = None  # SDXL's second text encoder; None: SD 1.x
+    tokenizer_2: CLIPTokenizer | None = None
+
+    @property
+    def is_xl(self) -> bool:
+        return self.text_encoder_2 is not None
+
+    def require_sd1(self, what: str) -> None:
+        """Fail fast where only SD 1.x stacks are supported yet (SDXL sampling and training: issue 16)."""
+        if self.is_xl:
+            raise InputError(f"{what} takes SD 1.x stacks; {self.source} is an SDXL stack (two text encoders, "
+                             "size and crop conditioning), which localctrl cannot sample or train yet")
 
     @property
     def vae_scale_factor(self) -> int:
@@ -46,7 +69,8 @@ class Stack:
         return self.unet.config.sample_size * self.vae_scale_factor
 
     def modules(self) -> dict[str, torch.nn.Module]:
-        return {"vae": self.vae, "text_encoder": self.text_encoder, "unet": self.unet}
+        second = {"text_encoder_2": self.text_encoder_2} if self.is_xl else {}
+        return {"vae": self.vae, "text_encoder": self.text_encoder, **second, "unet": self.unet}
 
     def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> "Stack":
         # dtype only when given: diffusers warns about fp32 modules whenever `to` gets a dtype keyword, even None
@@ -72,8 +96,12 @@ class Stack:
     def check_adapter(self, adapter: T2IAdapter, image_size: int | None = None) -> None:
         check_adapter_fits(adapter, self.unet, image_size or self.image_size, self.vae_scale_factor)
 
-    def pipeline(self) -> StableDiffusionPipeline:
-        """The stock diffusers text-to-image pipeline over this stack's modules (no safety checker)."""
+    def pipeline(self) -> StableDiffusionPipeline | StableDiffusionXLPipeline:
+        """The stock diffusers text-to-image pipeline over this stack's modules (no safety checker, no watermark)."""
+        if self.is_xl:
+            return StableDiffusionXLPipeline(vae=self.vae, text_encoder=self.text_encoder, text_encoder_2=self.text_encoder_2,
+                                             tokenizer=self.tokenizer, tokenizer_2=self.tokenizer_2, unet=self.unet,
+                                             scheduler=self.scheduler, add_watermarker=False)
         return StableDiffusionPipeline(
             vae=self.vae,
             text_encoder=self.text_encoder,
@@ -110,6 +138,11 @@ def build_random_stack(arch: Architecture, seed: int = 0) -> Stack:
         text_encoder = CLIPTextModel(CLIPTextConfig(**arch.text_encoder))
     with seeded(seed + 2):
         unet = UNet2DConditionModel(**arch.unet)
+    second = {}
+    if arch.is_xl:
+        with seeded(seed + 3):
+            second = {"text_encoder_2": CLIPTextModelWithProjection(CLIPTextConfig(**arch.text_encoder_2)).eval(),
+                      "tokenizer_2": clip_tokenizer()}
     stack = Stack(
         vae=vae.eval(),
         text_encoder=text_encoder.eval(),
@@ -117,6 +150,7 @@ def build_random_stack(arch: Architecture, seed: int = 0) -> Stack:
         unet=unet.eval(),
         scheduler=DDPMScheduler.from_config(arch.scheduler),
         source=f"{arch.name}-random(seed={seed})",
+        **second,
     )
     check_tokenizer_fits(stack.tokenizer, arch.text_encoder["vocab_size"], stack.source)
     return stack
@@ -136,6 +170,12 @@ def load_stack_folder(folder: Path, source: str | None = None, dtype: torch.dtyp
     tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
     check_tokenizer_fits(tokenizer, text_encoder.config.vocab_size, source)
     scheduler_class = getattr(diffusers, DDPMScheduler.load_config(folder, subfolder="scheduler")["_class_name"])
+    second = {}
+    if (folder / "text_encoder_2").is_dir():  # SDXL's layout
+        check_safetensors(folder, f"base model {source}", subfolders=("text_encoder_2",), name=source)
+        second = {"text_encoder_2": CLIPTextModelWithProjection.from_pretrained(folder, subfolder="text_encoder_2",
+                                                                                use_safetensors=True, dtype=dtype).eval(),
+                  "tokenizer_2": CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer_2")}
     return Stack(
         vae=AutoencoderKL.from_pretrained(folder, subfolder="vae", use_safetensors=True, torch_dtype=dtype).eval(),
         text_encoder=text_encoder.eval(),
@@ -143,4 +183,5 @@ def load_stack_folder(folder: Path, source: str | None = None, dtype: torch.dtyp
         unet=UNet2DConditionModel.from_pretrained(folder, subfolder="unet", use_safetensors=True, torch_dtype=dtype).eval(),
         scheduler=scheduler_class.from_pretrained(folder, subfolder="scheduler"),
         source=source,
+        **second,
     )

@@ -184,3 +184,44 @@ def test_a_full_xl_adapter_fits_an_sdxl_style_unet_and_every_masked_map_is_consu
         masked_out = unet(latents, 500, text, down_intrablock_additional_residuals=local(condition, torch.zeros(1, 1, 64, 64))).sample
     assert residuals == [] and not torch.allclose(controlled, plain)
     assert torch.equal(masked_out, plain)
+
+
+def test_sdxl_architecture_has_sdxl_parameter_counts():
+    from transformers import CLIPTextModelWithProjection
+
+    from localctrl.models.architectures import SDXL
+
+    with torch.device("meta"):  # shapes only
+        unet = UNet2DConditionModel(**SDXL.unet)
+        second = CLIPTextModelWithProjection(CLIPTextConfig(**SDXL.text_encoder_2))
+    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+    assert count(unet) == 2_567_463_684  # stabilityai/stable-diffusion-xl-base-1.0's UNet
+    assert count(second) == 694_659_840  # OpenCLIP ViT-bigG text tower with its projection
+
+
+def test_tiny_xl_is_an_sdxl_stack_that_stock_diffusers_samples_saves_and_loads(tmp_path):
+    """`tiny-xl`: SDXL's layout (two text encoders, text_time conditioning) in seconds; the round trip through the
+    pipeline folder keeps every weight, and stock StableDiffusionXLPipeline draws the same image from the folder."""
+    from diffusers import StableDiffusionXLPipeline
+
+    stack = load_stack("tiny-xl")
+    assert stack.is_xl and not load_stack("tiny").is_xl and set(stack.modules()) == {"vae", "text_encoder", "text_encoder_2", "unet"}
+    assert_same_weights(state_dicts(stack), state_dicts(load_stack("tiny-xl")))  # seeded
+    folder = stack.save_pretrained(tmp_path / "tiny-xl")
+    assert (folder / "text_encoder_2" / "model.safetensors").is_file() and (folder / "tokenizer_2").is_dir()
+    loaded = load_stack(folder)
+    assert loaded.is_xl and type(loaded.scheduler) is type(stack.scheduler)
+    assert_same_weights(state_dicts(stack), state_dicts(loaded))
+    run = dict(prompt="a red circle", num_inference_steps=2, output_type="np", height=64, width=64)
+    ours = stack.pipeline()(generator=torch.Generator().manual_seed(3), **run).images
+    theirs = StableDiffusionXLPipeline.from_pretrained(folder, add_watermarker=False)(generator=torch.Generator().manual_seed(3), **run).images
+    assert ours.shape == (1, 64, 64, 3)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_sampling_or_training_an_sdxl_stack_is_refused_up_front_not_with_a_traceback():
+    from localctrl.errors import InputError
+    from localctrl.sampling import Request, sample
+
+    with pytest.raises(InputError, match="tiny-xl-random.*SDXL stack"):
+        sample(load_stack("tiny-xl"), [Request("a red circle", 0)], progress=False)
