@@ -120,6 +120,15 @@ TINY = Architecture(
 
 # SDXL's noise schedule (stabilityai/stable-diffusion-xl-base-1.0, scheduler_config.json): SD's, with leading spacing.
 SDXL_SCHEDULER = dict(SD_SCHEDULER, timestep_spacing="leading")
+# What every SDXL-shaped UNet shares: 3 levels, the first without cross-attention, and the text_time added embedding.
+SDXL_UNET_LAYOUT = dict(
+    in_channels=4,
+    out_channels=4,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    use_linear_projection=True,
+    addition_embed_type="text_time",
+)
 
 SDXL = Architecture(
     name="sdxl",
@@ -130,18 +139,13 @@ SDXL = Architecture(
                         num_attention_heads=20, max_position_embeddings=CLIP_MAX_LENGTH, hidden_act="gelu",
                         projection_dim=1280),  # OpenCLIP ViT-bigG
     unet=dict(
+        SDXL_UNET_LAYOUT,
         sample_size=128,
-        in_channels=4,
-        out_channels=4,
         layers_per_block=2,
         block_out_channels=(320, 640, 1280),
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
         transformer_layers_per_block=(1, 2, 10),
         attention_head_dim=(5, 10, 20),
         cross_attention_dim=2048,  # the two encoders' hidden states, concatenated
-        use_linear_projection=True,
-        addition_embed_type="text_time",
         addition_time_embed_dim=256,
         projection_class_embeddings_input_dim=2816,  # 6 micro-conditioning numbers × 256 + the pooled 1280
     ),
@@ -155,18 +159,13 @@ TINY_XL = Architecture(
     text_encoder=dict(TINY.text_encoder),
     text_encoder_2=dict(TINY.text_encoder, hidden_size=32, projection_dim=32),
     unet=dict(
+        SDXL_UNET_LAYOUT,
         sample_size=16,
-        in_channels=4,
-        out_channels=4,
         layers_per_block=1,
         block_out_channels=(32, 64, 64),
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
         transformer_layers_per_block=(1, 1, 2),
         attention_head_dim=(2, 4, 8),
         cross_attention_dim=64,  # 32 + 32
-        use_linear_projection=True,
-        addition_embed_type="text_time",
         addition_time_embed_dim=8,
         projection_class_embeddings_input_dim=6 * 8 + 32,
         norm_num_groups=8,
