@@ -225,3 +225,17 @@ def test_sampling_or_training_an_sdxl_stack_is_refused_up_front_not_with_a_trace
 
     with pytest.raises(InputError, match="tiny-xl-random.*SDXL stack"):
         sample(load_stack("tiny-xl"), [Request("a red circle", 0)], progress=False)
+
+
+def test_sdxl_prompts_and_micro_conditioning_are_encoded_as_the_sdxl_pipeline_encodes_them():
+    from localctrl.sdxl_conditioning import add_time_ids, encode_prompts_xl
+
+    stack = load_stack("tiny-xl")
+    prompts = ["a red circle", "a blue square on a grey background"]
+    context, pooled = encode_prompts_xl(stack, prompts)
+    theirs, _, theirs_pooled, _ = stack.pipeline().encode_prompt(prompts, device="cpu", do_classifier_free_guidance=False)
+    assert context.shape == (2, 77, 64) and pooled.shape == (2, 32)
+    assert torch.equal(context, theirs) and torch.equal(pooled, theirs_pooled)
+    ids = stack.pipeline()._get_add_time_ids((64, 48), (0, 8), (64, 64), dtype=torch.float32,
+                                             text_encoder_projection_dim=stack.text_encoder_2.config.projection_dim)
+    assert torch.equal(add_time_ids(2, (64, 48), (0, 8), (64, 64)), ids.repeat(2, 1))
