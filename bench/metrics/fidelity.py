@@ -119,6 +119,15 @@ def seg_leakage(pred_labels: Tensor, condition_labels: Tensor, outside: Tensor, 
     return torch.where(count > 0, found / count.clamp(min=1), torch.zeros_like(count)).float()
 
 
+def class_areas(pred: Tensor, target: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
+    """Per class (num_classes,) of flat label vectors: pixels both give the class (intersection) and either does
+    (union), as mmseg's intersect_and_union counts them."""
+    intersection = torch.bincount(target[pred == target], minlength=num_classes)[:num_classes]
+    union = (torch.bincount(pred, minlength=num_classes)[:num_classes] + torch.bincount(target, minlength=num_classes)[:num_classes]
+             - intersection)
+    return intersection.double(), union.double()
+
+
 def seg_scores(pred_labels: Tensor, target_labels: Tensor, region: Tensor, num_classes: int,
                ignore_index: int | None = None) -> dict[str, Tensor]:
     """Label maps (N, H, W) or (N, 1, H, W): mIoU and pixel accuracy inside the region, per sample.
@@ -140,9 +149,7 @@ def seg_scores(pred_labels: Tensor, target_labels: Tensor, region: Tensor, num_c
     miou, accuracy = [], []
     for p, t, v in zip(pred, target, valid):
         p, t = p[v], t[v]
-        confusion = torch.bincount(t * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes).double()
-        intersection = confusion.diag()
-        union = confusion.sum(0) + confusion.sum(1) - intersection
+        intersection, union = class_areas(p, t, num_classes)
         present = union > 0
         miou.append((intersection[present] / union[present]).mean() if present.any() else torch.tensor(float("nan")))
         accuracy.append(intersection.sum() / len(t) if len(t) else torch.tensor(float("nan")))

@@ -23,7 +23,7 @@ from torchmetrics.functional.classification import binary_f1_score
 from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
 from bench.metrics.bootstrap import bootstrap_indices
-from bench.metrics.fidelity import depth_rmse
+from bench.metrics.fidelity import class_areas, depth_rmse
 from localctrl.data.conditions import IGNORE_LABEL
 
 MS_SSIM_MIN_SIZE = 161  # (window 11 - 1) · 2^(5 scales - 1) must be smaller than the image
@@ -51,15 +51,12 @@ def whole_image_depth_rmse(predicted: Tensor, condition: Tensor) -> Tensor:
     return depth_rmse(predicted, label, torch.ones_like(label))
 
 
-def class_areas(predicted: Tensor, labels: Tensor, classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per class (classes,): the pixels of label maps (N, 1, H, W) that both the prediction and the labels give it
-    (intersection), and that either does (union), IGNORE_LABEL pixels of the labels left out (mmseg's
-    intersect_and_union)."""
+def dataset_class_areas(predicted: Tensor, labels: Tensor, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per class (classes,): intersection and union (bench.metrics.fidelity.class_areas) over all pixels of label maps
+    (N, 1, H, W) at once, IGNORE_LABEL pixels of the labels left out."""
     keep = labels != IGNORE_LABEL
-    pred, true = predicted[keep].long(), labels[keep].long()
-    intersection = torch.bincount(true[pred == true], minlength=classes)[:classes]
-    union = torch.bincount(pred, minlength=classes)[:classes] + torch.bincount(true, minlength=classes)[:classes] - intersection
-    return intersection.double().numpy(), union.double().numpy()
+    intersection, union = class_areas(predicted[keep].long(), labels[keep].long(), classes)
+    return intersection.numpy(), union.numpy()
 
 
 def dataset_miou(intersections: np.ndarray, unions: np.ndarray) -> float:

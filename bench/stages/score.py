@@ -36,7 +36,7 @@ from bench.metrics.fidelity import (
 from bench.metrics.frechet import fid_bootstrap_ci, fid_from_features, kid_from_features
 from bench.metrics.masked import exclude_band, masked_lpips, masked_psnr, masked_ssim
 from bench.metrics.networks import Scorers
-from bench.metrics.protocol import class_areas, dataset_miou_ci, edge_ms_ssim, pooled_edge_f1, whole_image_depth_rmse
+from bench.metrics.protocol import dataset_class_areas, dataset_miou_ci, edge_ms_ssim, pooled_edge_f1, whole_image_depth_rmse
 from bench.stages.detect import Detections
 from bench.stages.items import CHUNK, BenchItems
 from bench.stages.plan import Task
@@ -128,7 +128,7 @@ def controlnetpp_seg(items: BenchItems, tasks: list[Task], detections: dict[str,
     by_item: dict[int, list[Task]] = {}
     for task in tasks:
         by_item.setdefault(task.item, []).append(task)
-    areas = [class_areas(detections["labels"].load(part).long(),
+    areas = [dataset_class_areas(detections["labels"].load(part).long(),
                          items.load([item]).semantic[:, None].expand(len(part), -1, -1, -1), classes) for item, part in by_item.items()]
     return dataset_miou_ci(np.stack([a for a, _ in areas]), np.stack([u for _, u in areas]), n_boot=200, seed=0)
 

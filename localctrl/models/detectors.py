@@ -26,17 +26,19 @@ class Network(NamedTuple):
     component: str  # localctrl.models.weights component (where its weights are looked for)
     task: Task
     repo: str  # its hub repo, as the manifest and MLflow record it
+    model: str  # its transformers class
     processor: dict | None = None  # image processor settings over the repo's own (None: as the repo has them)
 
 
 # The networks by the names data preparation and the suites use.
 NETWORKS: dict[str, Network] = {
-    "dpt-large": Network("DPT large", "depth", "Intel/dpt-large"),
-    "dpt-hybrid": Network("DPT hybrid MiDaS", "depth", "Intel/dpt-hybrid-midas"),
-    "upernet-ade20k": Network("UperNet ConvNeXt-S (ADE20K)", "labels", "openmmlab/upernet-convnext-small"),
+    "dpt-large": Network("DPT large", "depth", "Intel/dpt-large", "DPTForDepthEstimation"),
+    "dpt-hybrid": Network("DPT hybrid MiDaS", "depth", "Intel/dpt-hybrid-midas", "DPTForDepthEstimation"),
+    "upernet-ade20k": Network("UperNet ConvNeXt-S (ADE20K)", "labels", "openmmlab/upernet-convnext-small",
+                              "UperNetForSemanticSegmentation"),
     # mmseg's test pipeline for its ADE20K Mask2Former (ControlNet++'s eval config): Resize keep_ratio to (2560, 640).
     "mask2former-ade20k": Network("Mask2Former Swin-L (ADE20K)", "labels", "facebook/mask2former-swin-large-ade-semantic",
-                                  {"size": {"shortest_edge": 640, "longest_edge": 2560}}),
+                                  "Mask2FormerForUniversalSegmentation", {"size": {"shortest_edge": 640, "longest_edge": 2560}}),
 }
 
 
@@ -55,20 +57,14 @@ class TransformersDetector:
 
     @classmethod
     def named(cls, name: str, device: str = "cpu") -> "TransformersDetector":
-        from transformers import (
-            AutoImageProcessor,
-            DPTForDepthEstimation,
-            Mask2FormerForUniversalSegmentation,
-            UperNetForSemanticSegmentation,
-        )
+        import transformers
 
         network = NETWORKS[name]
         check_network(name)
         folder = require(network.component).parent
-        model_class = {"dpt": DPTForDepthEstimation, "mask2former": Mask2FormerForUniversalSegmentation}.get(
-            name.split("-")[0], UperNetForSemanticSegmentation)
+        model_class = getattr(transformers, network.model)
         return cls(model_class.from_pretrained(folder, use_safetensors=True),
-                   AutoImageProcessor.from_pretrained(folder, **(network.processor or {})), network.task, device)
+                   transformers.AutoImageProcessor.from_pretrained(folder, **(network.processor or {})), network.task, device)
 
     @torch.no_grad()
     def __call__(self, images_uint8: Tensor) -> Tensor:

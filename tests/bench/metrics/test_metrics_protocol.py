@@ -9,7 +9,7 @@ from torchmetrics.image import MultiScaleStructuralSimilarityIndexMeasure
 
 from bench.metrics.frechet import fid_from_features
 from bench.metrics.protocol import (
-    class_areas,
+    dataset_class_areas,
     dataset_miou,
     dataset_miou_ci,
     edge_ms_ssim,
@@ -71,7 +71,7 @@ def test_dataset_miou_sums_areas_over_images_before_dividing_as_mmseg_does():
     # image 1: class 1 on 2 pixels (both right), 2 pixels unlabelled (predicted 0: left out).
     labels = torch.tensor([[[[0, 0], [0, 0]]], [[[1, 1], [255, 255]]]])
     predicted = torch.tensor([[[[0, 0], [0, 1]]], [[[1, 1], [0, 0]]]])
-    intersection, union = class_areas(predicted, labels, classes=3)
+    intersection, union = dataset_class_areas(predicted, labels, classes=3)
     assert intersection.tolist() == [3, 2, 0] and union.tolist() == [4, 3, 0]  # class 2: in neither, left out
     assert dataset_miou(intersection, union) == pytest.approx((3 / 4 + 2 / 3) / 2)
     # not the mean of per-image mIoUs: image 0 alone is (3/4 + 0/1) / 2, image 1 alone 2/2
@@ -84,7 +84,7 @@ def test_dataset_miou_is_torchmetrics_macro_jaccard_when_every_class_occurs():
     labels[:, :, :2] = 255  # unlabelled rows
     predicted = torch.where(torch.rand(6, 1, 16, 16, generator=generator) < 0.6, labels.clamp(max=4),
                             torch.randint(0, 5, (6, 1, 16, 16), generator=generator))
-    ours = dataset_miou(*class_areas(predicted, labels, classes=5))
+    ours = dataset_miou(*dataset_class_areas(predicted, labels, classes=5))
     jaccard = MulticlassJaccardIndex(num_classes=5, average="macro", ignore_index=255)
     for k in range(6):  # one image at a time: torchmetrics sums its confusion matrix over updates, as mmseg does
         jaccard.update(predicted[k], labels[k])
