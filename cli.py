@@ -265,6 +265,10 @@ def perf(
     precision: Annotated[PerfPrecision, typer.Option(help="gpu: the same precision for both samplers.")] = "bf16-weights",
     compile: Annotated[bool, typer.Option("--compile", help="gpu: also time our sampler with a torch.compile'd UNet.")] = False,
     budget_s: Annotated[float | None, typer.Option(help="gpu: skip measurements not started after this many seconds (default 360).")] = None,
+    xl_base: Annotated[str | None, typer.Option(help="gpu: the SDXL stack measured after the SD 1.5 one (default sdxl-random; "
+                                                     "'' leaves it out).")] = None,
+    xl_budget_s: Annotated[float | None, typer.Option(help="gpu: skip SDXL measurements not started after this many seconds "
+                                                           "(default 480).")] = None,
     rerun: Annotated[bool, typer.Option(help="cpu: measure a fully cached rerun of the smoke suite.")] = True,
     quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes: runs the preset's code path in seconds (tests).")] = False,
 ) -> None:
@@ -277,7 +281,7 @@ def perf(
         raise InputError(f"--batches '{batches}': expected comma-separated whole numbers, e.g. 1,8,16") from None
     options = validated(PerfOptions, "localctrl perf", preset=preset, out=out, base=base, device=device, steps=steps, batches=sizes,
                         images=images, train_steps=train_steps, precision=precision, compile=compile, budget_s=budget_s,
-                        rerun_suite="smoke" if rerun else None, quick=quick)
+                        xl_base=xl_base, xl_budget_s=xl_budget_s, rerun_suite="smoke" if rerun else None, quick=quick)
     result, table = run_perf(options)
     typer.echo(f"JSON → {Path(result['options']['out']).resolve()}")
     typer.echo(table)  # last: the end of a log shows it

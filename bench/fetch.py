@@ -22,10 +22,10 @@ from localctrl.common.files import atomic
 from localctrl.errors import NotAvailableError
 from localctrl.models import weights
 from localctrl.models.convert import SAFETENSORS_FOR, convert_to_safetensors
-from localctrl.models.stacks import PIPELINE_PARTS
+from localctrl.models.stacks import PIPELINE_PARTS, SDXL_PARTS
 
 HUB = "the Hugging Face hub"
-WEIGHTED_PARTS = ("vae", "text_encoder", "unet")  # the pipeline parts with weights (the others: configs, vocabulary)
+WEIGHTED_PARTS = ("vae", "text_encoder", "text_encoder_2", "unet")  # the pipeline parts with weights (the others: configs, vocabulary)
 # Metric networks that are single files where their library looks (no hub repo): the URL and that place.
 URL_FILES: dict[str, tuple[str, Callable[[], Path]]] = {
     "Inception (clean-fid)": (weights.INCEPTION_URL, lambda: weights.weights_dir() / weights.INCEPTION_FILE),
@@ -85,8 +85,8 @@ def folder_files(listing: dict[str, int | None], folder: str) -> list[str]:
 def plan_repo(need: Need, listing: dict[str, int | None]) -> Item:
     """The files of hub repo `need.source` (its listing: path → size) that localctrl loads.
 
-    A pipeline (model_index.json): model_index.json and, in the parts load_stack_folder reads, the configs, tokenizer
-    files and the fp32 weights (`diffusion_pytorch_model.safetensors` / `model.safetensors`). A model: its top-level
+    A pipeline (model_index.json): model_index.json and, in the parts load_stack_folder reads (SDXL's second text
+    encoder and tokenizer where the repo has them), the configs, tokenizer files and the fp32 weights (`diffusion_pytorch_model.safetensors` / `model.safetensors`). A model: its top-level
     configs and weights. Never the safety checker, fp16 / non_ema variants, `.ckpt` or single-file checkpoints. A
     folder with pickled `.bin` weights only gets the plain-named `.bin`, to be converted after download.
     """
@@ -97,7 +97,8 @@ def plan_repo(need: Need, listing: dict[str, int | None]) -> Item:
         return Item(need, {chosen: listing[chosen]})
     pipeline = "model_index.json" in listing
     picked, convert = ["model_index.json"] if pipeline else [], False
-    for folder in PIPELINE_PARTS if pipeline else ("",):
+    parts = PIPELINE_PARTS + tuple(part for part in SDXL_PARTS if folder_files(listing, part))
+    for folder in parts if pipeline else ("",):
         inside = folder_files(listing, folder)
         picked += [path for path in inside if path.endswith((".json", ".txt")) and not path.endswith(".index.json")]
         if pipeline and folder not in WEIGHTED_PARTS:

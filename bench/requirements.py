@@ -1,9 +1,10 @@
 """What a suite needs from outside the package (base, data, method weights, metric weights), checked up front.
 
 `missing_requirements` lists every missing piece with how to provide it, so a run fails once with the whole list
-instead of at the first gap. `mechanics_suite` is `--base tiny`: the same plan (methods, metrics, sampler) on the
-shapes world (when the suite's data is missing) with seeded random stand-ins for every pretrained network (hub ids
-and missing folders; existing local folders are kept and must fit the tiny base), each named so in notes and keys.
+instead of at the first gap. `mechanics_suite` is `--base tiny` (`--base tiny-xl` for SDXL suites): the same plan
+(methods, metrics, sampler) on the shapes world (when the suite's data is missing) with seeded random stand-ins for
+every pretrained network (hub ids and missing folders; existing local folders are kept and must fit the tiny base),
+each named so in notes and keys.
 """
 
 from pathlib import Path
@@ -20,6 +21,7 @@ from localctrl.models.stacks import RANDOM_BASES, SHIPPED_BASES
 from localctrl.models.weights import MetricUnavailable, ModelNotAvailableError, require, resolve_pretrained
 from localctrl.rehearsal import is_stand_in, stand_in_root
 
+MECHANICS_BASES = ("tiny", "tiny-xl")  # the random bases that switch a run to mechanics mode
 MECHANICS_REFERENCE_ITEMS = 64  # `--base tiny`: real reference images FID is compared with (the suite's may be 5,000)
 
 
@@ -27,7 +29,8 @@ class MissingRequirements(LocalctrlError):
     def __init__(self, suite: str, missing: list[str]):
         self.missing = missing
         super().__init__(f"suite '{suite}' cannot run here; missing:\n" + "\n".join(f"  - {line}" for line in missing) +
-                         "\n(`--base tiny` runs its mechanics on the shapes world with random stand-ins.)")
+                         "\n(`--base tiny`, or `--base tiny-xl` for an SDXL suite, runs its mechanics on the shapes world "
+                         "with random stand-ins.)")
 
 
 class Gap(NamedTuple):
@@ -104,10 +107,11 @@ def missing_requirements(suite: Suite) -> list[str]:
 
 
 def mechanics_suite(suite: Suite) -> tuple[Suite, list[str]]:
-    """`--base tiny`: shapes-world data, random adapters/ControlNets/metric networks; returns the notes saying so."""
+    """A suite on a mechanics base (MECHANICS_BASES): shapes-world data, random adapters/ControlNets/metric networks;
+    returns the notes saying so."""
     notes, data = [], suite.data
     if data.source != "shapes" and not (Path(data.source) / MANIFEST).is_file():
-        notes.append(f"mechanics mode (base tiny): shapes world instead of {data.source}, which is missing")
+        notes.append(f"mechanics mode (base {suite.base}): shapes world instead of {data.source}, which is missing")
         data = data.model_copy(update={"source": "shapes", "split": "test"})
     methods = {}
     for name, method in suite.methods.items():
@@ -134,7 +138,7 @@ def mechanics_suite(suite: Suite) -> tuple[Suite, list[str]]:
             notes.append(f"mechanics mode: {field} read with {RANDOM[part.detector]} instead of {part.detector}")
             update[field] = part.model_copy(update={"detector": RANDOM[part.detector]})
     metrics = metrics.model_copy(update=update)
-    update = {"data": data, "methods": methods, "metrics": metrics, "base": "tiny"}
+    update = {"data": data, "methods": methods, "metrics": metrics}
     if suite.sampler.precision != "fp32":
         update["sampler"] = suite.sampler.model_copy(update={"precision": "fp32"})  # CPU: exact and not slower at this size
     return suite.model_copy(update=update), notes

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench.keys import StackedHash, bench_key, fid_reference_key, json_hash, stack_key
 from bench.metrics.networks import load_scorers
-from bench.requirements import MissingRequirements, mechanics_suite, missing_requirements, stand_ins
+from bench.requirements import MECHANICS_BASES, MissingRequirements, mechanics_suite, missing_requirements, stand_ins
 from bench.stages.detect import detect
 from bench.stages.generate import generate
 from bench.stages.items import CHUNK, example_set, load_items
@@ -49,7 +49,7 @@ class BenchOptions(Section):
     device: str = "cpu"
     out: Path | None = None  # default: localctrl-runs/bench/<suite>
     cache: Path = Path("localctrl-runs/bench-cache")  # trained adapters, shared by suites
-    base: str | None = None  # override the suite's base; "tiny" = mechanics mode (random stand-ins, named so)
+    base: str | None = None  # override the suite's base; "tiny", "tiny-xl" = mechanics mode (random stand-ins, named so)
     batch_size: int | None = None
     steps: int | None = Field(None, ge=1)  # sampler steps instead of the suite's (a quick rehearsal of a real suite)
     log: bool = True
@@ -135,7 +135,7 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
 
     # --- check everything before any expensive work; what is missing first, since that check writes nothing -----
     notes, rehearsed = [], []
-    if suite.base == "tiny":
+    if suite.base in MECHANICS_BASES:
         suite, notes = mechanics_suite(suite)
     elif missing := missing_requirements(suite):
         raise MissingRequirements(suite.name, missing)

@@ -43,17 +43,20 @@ class LocalControlNet(nn.Module):
         check_control_inputs(condition, mask, self.controlnet.config.conditioning_channels, "ControlNet")
 
     def forward(self, sample: Tensor, timestep: Tensor | float, text_embeddings: Tensor, condition: Tensor,
-                mask: Tensor | None = None, scale: float = 1.0) -> tuple[list[Tensor], Tensor]:
+                mask: Tensor | None = None, scale: float = 1.0, added_cond_kwargs: dict | None = None
+                ) -> tuple[list[Tensor], Tensor]:
         """(down residuals, mid residual) for the UNet's `down_block_additional_residuals` / `mid_block_additional_residual`.
 
         sample: the UNet's (scaled) latent input (N, 4, h, w); condition (N, C, H, W) in [0, 1] and mask
-        (N, 1, H, W) at image resolution; scale: diffusers' `controlnet_conditioning_scale`.
+        (N, 1, H, W) at image resolution; scale: diffusers' `controlnet_conditioning_scale`; added_cond_kwargs: an SDXL
+        ControlNet's pooled embedding and size numbers (localctrl.text_conditioning).
         """
         self.check_inputs(condition, mask)
         if self.mode == "zero-condition" and mask is not None:
             condition = condition * mask.to(condition.dtype)
         down, mid = self.controlnet(sample, timestep, encoder_hidden_states=text_embeddings, controlnet_cond=condition,
-                                    conditioning_scale=scale, guess_mode=False, return_dict=False)
+                                    conditioning_scale=scale, guess_mode=False, added_cond_kwargs=added_cond_kwargs,
+                                    return_dict=False)
         if self.mode == "zero-condition" or mask is None:
             return list(down), mid
         return [masked(residual, mask, self.resize) for residual in down], masked(mid, mask, self.resize)

@@ -13,10 +13,14 @@ and its residuals go in through `down_block_additional_residuals` / `mid_block_a
 A request may instead be blended (Blended Latent Diffusion, docs/method.md's training-free baseline): it is sampled
 with control everywhere beside an uncontrolled twin (same prompt and seed, an extra row of the UNet batch), and after
 every step its latents outside the mask are replaced by the twin's.
+SDXL stacks sample the same way, as `StableDiffusionXLAdapterPipeline` / `StableDiffusionXLControlNetPipeline` (equal
+image for image, see tests/localctrl/test_sampling_xl.py): the text conditioning (localctrl.text_conditioning) adds the
+pooled embedding and the size numbers to every UNet and ControlNet call, and the VAE decodes in fp32.
 Seed rule (README, "Training and sampling"): request k's latent comes from `torch.Generator("cpu").manual_seed(seed_k)`.
 """
 
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import diffusers
@@ -31,6 +35,7 @@ from localctrl.local_controlnet import LocalControlNet
 from localctrl.masking import resize_mask
 from localctrl.models.controlnets import check_controlnet_fits
 from localctrl.models.stacks import Stack
+from localctrl.text_conditioning import TextConditioning, TextEncoderCache
 
 SCHEDULERS: dict[Scheduler, str] = {  # the setting's name → the diffusers scheduler class
     "ddim": "DDIMScheduler",
@@ -86,22 +91,6 @@ def prepare_modules(stack: Stack, settings: SamplerSettings) -> None:
 
 def make_scheduler(stack: Stack, name: Scheduler):
     return getattr(diffusers, SCHEDULERS[name]).from_config(stack.scheduler.config)
-
-
-class TextEncoderCache:
-    """Prompt → CLIP embedding (N, tokens, dim), each unique prompt encoded once per sampler call."""
-
-    def __init__(self, stack: Stack, device: torch.device, dtype: torch.dtype):
-        self.stack, self.device, self.dtype, self.cache = stack, device, dtype, {}
-
-    @torch.no_grad()
-    def __call__(self, prompts: Sequence[str]) -> torch.Tensor:
-        missing = sorted(set(prompts) - self.cache.keys())
-        if missing:
-            ids = self.stack.token_ids(missing).to(self.device)
-            embeddings = self.stack.text_encoder(ids)[0].to(self.dtype)
-            self.cache.update(zip(missing, embeddings))
-        return torch.stack([self.cache[prompt] for prompt in prompts])
 
 
 def batches(requests: Sequence[Request], size: int) -> Iterator[Sequence[Request]]:
@@ -173,14 +162,15 @@ def controlnet_groups(chunk: Sequence[Request], image_size: int, scale: float, b
     return groups
 
 
-def controlnet_residuals(groups: list[ControlNetGroup], model_input: torch.Tensor, timestep, embeddings: torch.Tensor) -> dict:
+def controlnet_residuals(groups: list[ControlNetGroup], model_input: torch.Tensor, timestep, text: TextConditioning) -> dict:
     """The UNet's ControlNet keyword arguments for this step ({} without ControlNets); rows without one get zeros."""
     if not groups:
         return {}
     down, mid = None, None
     for group in groups:
-        group_down, group_mid = group.controlnet(model_input[group.rows], timestep, embeddings[group.rows], group.conditions,
-                                                 group.masks, scale=group.scale)
+        rows_text = text[group.rows]
+        group_down, group_mid = group.controlnet(model_input[group.rows], timestep, rows_text.context, group.conditions,
+                                                 group.masks, scale=group.scale, added_cond_kwargs=rows_text.added_cond_kwargs())
         if down is None:  # every ControlNet was checked to fit the UNet, so all groups share these shapes
             down = [torch.zeros(len(model_input), *r.shape[1:], device=r.device, dtype=r.dtype) for r in group_down]
             mid = torch.zeros(len(model_input), *group_mid.shape[1:], device=group_mid.device, dtype=group_mid.dtype)
@@ -232,7 +222,6 @@ def check_controls(stack: Stack, requests: Sequence[Request], adapter: LocalAdap
 def sample(stack: Stack, requests: Sequence[Request], adapter: LocalAdapter | None = None,
            settings: SamplerSettings = SamplerSettings(), progress: bool = True) -> torch.Tensor:
     """Generate every request; returns float images (N, 3, H, W) in [0, 1] (diffusers' `output_type="np"` values)."""
-    stack.require_sd1("the local-control sampler")
     unet = stack.unet
     device, dtype = unet.device, unet.dtype
     check_controls(stack, requests, adapter)
@@ -252,9 +241,9 @@ def sample(stack: Stack, requests: Sequence[Request], adapter: LocalAdapter | No
             generators = [torch.Generator("cpu").manual_seed(request.seed) for request in chunk]
             latents = randn_tensor((len(chunk), unet.config.in_channels, latent_size, latent_size), generator=generators,
                                    device=device, dtype=dtype) * scheduler.init_noise_sigma
-            embeddings = encode([request.prompt for request in chunk])
-            if guided:
-                embeddings = torch.cat([encode([settings.negative_prompt] * len(chunk)), embeddings])
+            text = encode([request.prompt for request in chunk])
+            if guided:  # the unconditional branch first, as diffusers' pipelines
+                text = TextConditioning.cat([encode.negative(settings.negative_prompt, len(chunk)), text])
             features = adapter_features(adapter, chunk, size, settings.scale, device, dtype)
             if features is not None and guided:
                 features = [torch.cat([feature] * 2) for feature in features]  # both CFG branches are controlled
@@ -265,19 +254,30 @@ def sample(stack: Stack, requests: Sequence[Request], adapter: LocalAdapter | No
                 controlled = index < controlled_steps
                 residuals = [f.clone() for f in features] if features is not None and controlled else None
                 # After the controlled steps diffusers runs the ControlNet at scale 0, which adds exact zeros: skip it.
-                control = controlnet_residuals(controlnets, model_input, timestep, embeddings) if controlled else {}
-                prediction = unet(model_input, timestep, encoder_hidden_states=embeddings,
-                                  down_intrablock_additional_residuals=residuals, **control).sample
+                control = controlnet_residuals(controlnets, model_input, timestep, text) if controlled else {}
+                prediction = unet(model_input, timestep, **text.unet_kwargs(), down_intrablock_additional_residuals=residuals,
+                                  **control).sample
                 if guided:
                     unconditional, conditional = prediction.chunk(2)
                     prediction = unconditional + settings.guidance * (conditional - unconditional)
                 latents = scheduler.step(prediction, timestep, latents, **step_kwargs).prev_sample
                 if blends is not None:
                     latents = blends(latents)
-            images = stack.vae.decode(latents[: len(asked)] / stack.vae.config.scaling_factor).sample
-            outputs.append((images / 2 + 0.5).clamp(0, 1).float().cpu())
+            outputs.append(decode(stack, latents[: len(asked)]).cpu())
             bar.advance(task, len(asked))
     return torch.cat(outputs)
+
+
+def decode(stack: Stack, latents: torch.Tensor) -> torch.Tensor:
+    """Latents → float images in [0, 1]. A VAE marked `force_upcast` (SDXL's, which overflows in fp16) decodes in fp32,
+    outside any autocast, as the SDXL pipelines do; it is moved to fp32 once and stays there (it is small)."""
+    vae = stack.vae
+    upcast = getattr(vae.config, "force_upcast", False)
+    if upcast and vae.dtype != torch.float32:
+        vae.to(dtype=torch.float32)
+    with torch.autocast(latents.device.type, enabled=False) if upcast else nullcontext():
+        images = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor).sample
+    return (images / 2 + 0.5).clamp(0, 1).float()
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

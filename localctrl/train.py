@@ -31,7 +31,8 @@ from localctrl.local_adapter import LocalAdapter
 from localctrl.models.adapters import build_adapter
 from localctrl.models.stacks import load_stack
 from localctrl.rehearsal import is_stand_in
-from localctrl.sampling import TextEncoderCache, to_uint8
+from localctrl.sampling import to_uint8
+from localctrl.text_conditioning import TextEncoderCache
 from localctrl.train_step import control_loss, freeze, noisy_latents
 from localctrl.validation import selection, validate
 
@@ -63,7 +64,6 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
         check_tracking()
         remove_stray_temporaries(config.out)  # what killed runs' atomic writes left behind
     stack = load_stack(config.base)
-    stack.require_sd1("localctrl train")
     freeze(stack, frozen_dtype, accelerator.device)
     if config.gradient_checkpointing:
         stack.unet.enable_gradient_checkpointing()
@@ -73,7 +73,7 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     validation = ExampleSet(config.data, config.condition, stack.image_size, "val", config.data.validation_items)
     validation_batch = validation.validation_batch(config.seed, config.masks, config.masked)
     chosen, higher_is_better = selection(config.condition, world=validation.source == "shapes")  # picks adapter-best
-    encode_text = TextEncoderCache(stack, accelerator.device, frozen_dtype)  # each unique caption encoded once
+    encode_text = TextEncoderCache(stack, accelerator.device, frozen_dtype, alone=True)  # each unique caption encoded once
     noise_scheduler = DDPMScheduler.from_config(stack.scheduler.config)
     alphas = noise_scheduler.alphas_cumprod.to(accelerator.device)
     z0 = config.z0 if config.masked else None  # the global baseline trains on the plain diffusion loss

@@ -4,6 +4,8 @@ Shared by `localctrl.train` (the full loop: data, accumulation, logging) and `be
 a bare GPU machine), so the measured step is the trained one. No MLflow or accelerate here on purpose.
 """
 
+from contextlib import nullcontext
+
 import torch
 from diffusers import DDPMScheduler
 
@@ -11,6 +13,7 @@ from localctrl.config import Z0Settings
 from localctrl.local_adapter import LocalAdapter
 from localctrl.masking import resize_mask
 from localctrl.models.stacks import Stack
+from localctrl.text_conditioning import TextConditioning
 from localctrl.z0_loss import LossTerms, local_control_loss
 
 
@@ -22,31 +25,38 @@ def sample_timesteps(kind: str, n: int, total: int, generator: torch.Generator) 
 
 
 def freeze(stack: Stack, dtype: torch.dtype, device) -> None:
-    """Frozen base: no gradients, eval mode, on `device` in `dtype` (bf16/fp16 under mixed precision)."""
-    for module in stack.modules().values():
+    """Frozen base: no gradients, eval mode, on `device` in `dtype` (bf16/fp16 under mixed precision). A VAE marked
+    `force_upcast` (SDXL's overflows in fp16) stays in fp32, as diffusers' SDXL adapter trainer keeps it."""
+    for name, module in stack.modules().items():
         module.requires_grad_(False).eval().to(device)
-        if module.dtype != dtype:  # cast only when needed: diffusers warns on every dtype cast
-            module.to(dtype=dtype)
+        wanted = torch.float32 if name == "vae" and getattr(module.config, "force_upcast", False) else dtype
+        if module.dtype != wanted:  # cast only when needed: diffusers warns on every dtype cast
+            module.to(dtype=wanted)
 
 
 @torch.no_grad()
 def noisy_latents(stack: Stack, scheduler: DDPMScheduler, images: torch.Tensor, timestep_kind: str, generator: torch.Generator):
-    """(latents z0, noise ε, timesteps t, z_t) for images in [0, 1], every random draw from `generator`."""
-    posterior = stack.vae.encode(images * 2 - 1).latent_dist
+    """(latents z0, noise ε, timesteps t, z_t) for images in [0, 1], every random draw from `generator`.
+
+    The latents are scaled by the stack's VAE factor (SD 1.x 0.18215, SDXL 0.13025) and cast to the UNet's dtype."""
+    vae = stack.vae
+    with torch.autocast(images.device.type, enabled=False) if vae.dtype == torch.float32 else nullcontext():
+        posterior = vae.encode(images.to(vae.dtype) * 2 - 1).latent_dist
     latents = (posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator).to(posterior.mean))
-    latents = latents * stack.vae.config.scaling_factor
+    latents = (latents * vae.config.scaling_factor).to(stack.unet.dtype)
     noise = torch.randn(latents.shape, generator=generator).to(latents)
     timesteps = sample_timesteps(timestep_kind, len(latents), scheduler.config.num_train_timesteps, generator).to(latents.device)
     return latents, noise, timesteps, scheduler.add_noise(latents, noise, timesteps)
 
 
 def control_loss(stack: Stack, adapter: LocalAdapter, scheduler: DDPMScheduler, alphas: torch.Tensor, latents, noise, timesteps, noisy,
-                 text: torch.Tensor, conditions: torch.Tensor, masks: torch.Tensor, masked: bool, resize: str,
+                 text: TextConditioning, conditions: torch.Tensor, masks: torch.Tensor, masked: bool, resize: str,
                  z0: Z0Settings | None) -> LossTerms:
     """Loss terms of one micro-batch (run it under the caller's autocast); gradients reach only the adapter."""
     frozen_dtype = stack.unet.dtype
     features = adapter(conditions, masks if masked else None)
-    output = stack.unet(noisy, timesteps, text, down_intrablock_additional_residuals=[f.to(frozen_dtype) for f in features]).sample
+    output = stack.unet(noisy, timesteps, **text.unet_kwargs(),
+                        down_intrablock_additional_residuals=[f.to(frozen_dtype) for f in features]).sample
     prediction_type = scheduler.config.prediction_type
     target = {"epsilon": noise, "v_prediction": scheduler.get_velocity(latents, noise, timesteps), "sample": latents}[prediction_type]
     latent_mask = resize_mask(masks, latents.shape[-2:], resize)

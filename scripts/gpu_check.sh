@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The prepared GPU check: one command on a lent H100/H200, about 7 minutes, nothing downloaded.
+# The prepared GPU check: one command on a lent H100/H200, about 9 minutes, nothing downloaded: SD 1.5's shapes at 512²,
+# then SDXL's at 1024².
 #   here, once:      scripts/gpu_wheels.sh          (the few wheels the device image lacks → .whl/, git-ignored)
 #   on the device:   bash scripts/gpu_check.sh      (the run tool with carry [".whl"] and timeout_s 600)
 # Writes $OUT/gpu-check.json (rewritten after every measurement, so a cut-off run keeps what it measured) and
@@ -38,7 +39,8 @@ print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}, python {sys.v
 PY
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || true
 
-# The hard stop leaves ~30 s of the 8 minutes for start-up; the command itself skips what it cannot start by 360 s.
+# The hard stop leaves ~30 s of the 10 minutes for start-up; the command itself skips the SD 1.5 measurements it cannot
+# start by 300 s and the SDXL ones by 480 s.
 set -o pipefail
-timeout 450 "$PYTHON" cli.py perf --preset gpu --compile --budget-s 360 --out "$OUT/gpu-check.json" "$@" 2>&1 \
+timeout 560 "$PYTHON" cli.py perf --preset gpu --compile --budget-s 300 --xl-budget-s 480 --out "$OUT/gpu-check.json" "$@" 2>&1 \
   | tee "$OUT/gpu-check.log"

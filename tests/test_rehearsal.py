@@ -94,6 +94,37 @@ def test_stock_diffusers_loads_the_stand_in_pipeline_and_ours_gets_the_same_weig
             assert torch.equal(a, b), name
 
 
+def test_stock_diffusers_loads_the_sdxl_stand_in_and_our_sampler_draws_its_images(rehearsal):
+    """SDXL base's layout (two encoders, tokenizer_2 padding with "!", Euler, the fp32-upcast VAE): stock
+    StableDiffusionXLAdapterPipeline and localctrl's sampler give the same images with the SDXL adapter stand-in."""
+    import numpy as np
+    from diffusers import StableDiffusionXLAdapterPipeline
+
+    from localctrl.local_adapter import LocalAdapter
+    from localctrl.models.stacks import load_stack
+    from localctrl.models.weights import resolve_pretrained
+    from localctrl.sampling import Request, SamplerSettings, sample
+
+    with using_rehearsal(rehearsal):
+        stack = load_stack("stabilityai/stable-diffusion-xl-base-1.0")
+        folder = resolve_pretrained("stabilityai/stable-diffusion-xl-base-1.0")
+        adapter = LocalAdapter.from_pretrained(resolve_pretrained("TencentARC/t2i-adapter-canny-sdxl-1.0"))
+    assert stack.is_xl and stack.image_size == 64 and stack.vae.config.force_upcast and stack.force_zeros_for_empty_prompt
+    assert stack.tokenizer_2.pad_token == "!" and stack.tokenizer.pad_token == "<|endoftext|>"
+    # its text encoders' configs say float16, as SDXL's do: loaded as they are, they would not meet the fp32 UNet
+    assert {module.dtype for module in stack.modules().values()} == {torch.float32}
+    stock = StableDiffusionXLAdapterPipeline.from_pretrained(folder, adapter=adapter.adapter, use_safetensors=True,
+                                                             torch_dtype=torch.float32)
+    stock.set_progress_bar_config(disable=True)
+    condition = (torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) > 0.8).float()
+    prompts = ["a red circle", "two green triangles"]
+    expected = stock(prompt=prompts, image=condition, num_inference_steps=3, height=64, width=64, output_type="np",
+                     generator=[torch.Generator().manual_seed(s) for s in (0, 1)]).images
+    settings = SamplerSettings(steps=3, guidance=5.0, scheduler="euler")  # the pipeline's own defaults
+    got = sample(stack, [Request(p, s, c) for p, s, c in zip(prompts, (0, 1), condition)], adapter, settings, progress=False)
+    assert np.abs(got.permute(0, 2, 3, 1).numpy() - expected).max() <= 1 / 255
+
+
 def test_the_depth_and_seg_detectors_load_their_stand_ins_through_the_real_loaders(rehearsal):
     from localctrl.models.convert import PickledWeightsError, convert_to_safetensors
     from localctrl.models.detectors import TransformersDetector

@@ -7,7 +7,8 @@ Presets:
 - `gpu` (the prepared GPU check, scripts/gpu_check.sh): the SD1.5 architecture with random weights (`sd15-random`) at 512², 30 DDIM
   steps, CFG 7.5; images/s and model-FLOPs utilisation at batch 1, 8, 16, 32 for our sampler (SDPA; + channels_last;
   + torch.compile with --compile) and for the diffusers pipeline, at the same precision; adapter training at batch 4
-  with the frozen UNet in bf16 and gradient checkpointing: steps/s and peak memory. The JSON is rewritten after every
+  with the frozen UNet in bf16 and gradient checkpointing: steps/s and peak memory. Then the same for SDXL's shapes
+  (`sdxl-random`) at 1024², batch 1 and 4, our plain sampler beside StableDiffusionXLAdapterPipeline (`sdxl` in the JSON). The JSON is rewritten after every
   measurement, so a run stopped by a time limit still leaves what it measured; the table is printed last.
 MFU = (UNet FLOPs of one call at the batch, both CFG branches, × steps + adapter FLOPs once per image) / wall time /
 the card's measured bf16 matmul rate; FLOPs counted by FlopCounterMode (bench.perf.flops).
@@ -31,15 +32,16 @@ from localctrl.common.files import write_text
 from localctrl.common.text_table import markdown_table
 from localctrl.config import PerfPrecision, PerfPreset, SamplerSettings, Section
 from localctrl.local_adapter import LocalAdapter
-from localctrl.models.adapters import build_adapter
+from localctrl.models.adapters import build_adapter, default_kind
 from localctrl.models.stacks import load_stack
 from localctrl.sampling import sample, to_uint8
 
 PRESETS = {
     "cpu": dict(base="tiny", device="cpu", steps=20, batches=(16,), images=32, train_steps=10, metric_images=64),
-    "gpu": dict(base="sd15-random", device="cuda", steps=30, batches=(1, 8, 16, 32), images=8, train_steps=10, budget_s=360.0),
+    "gpu": dict(base="sd15-random", device="cuda", steps=30, batches=(1, 8, 16, 32), images=8, train_steps=10, budget_s=360.0,
+                xl_base="sdxl-random", xl_batches=(1, 4), xl_budget_s=480.0),
 }
-QUICK = dict(steps=2, batches=(1, 2), images=2, train_steps=2, metric_images=4, matmul_size=256)
+QUICK = dict(steps=2, batches=(1, 2), images=2, train_steps=2, metric_images=4, matmul_size=256, xl_base="tiny-xl", xl_batches=(1, 2))
 GPU_PRECISIONS = {"bf16-weights": "bf16 weights (torch_dtype=bfloat16), no autocast, for both samplers",
                   "bf16-autocast": "fp32 weights under bf16 autocast, for both samplers"}
 
@@ -60,6 +62,9 @@ class PerfOptions(Section):
     compile: bool = False  # gpu preset: also time our sampler with the UNet under torch.compile
     matmul_size: int | None = None
     budget_s: float | None = None  # gpu preset: measurements not started by then are skipped (and say so)
+    xl_base: str | None = None  # gpu preset: the SDXL stack measured after `base` ("" leaves SDXL out)
+    xl_batches: tuple[int, ...] | None = None
+    xl_budget_s: float | None = None  # gpu preset: as budget_s, for the SDXL measurements (seconds from the start)
     rerun_suite: str | None = "smoke"  # cpu preset: None skips the cached-rerun measurement
     quick: bool = False
     settings: dict = {}  # resolved values, recorded in the JSON
@@ -174,23 +179,39 @@ def cpu_table(result: dict) -> str:
 # --- gpu preset --------------------------------------------------------------------------------------------------------
 
 def run_gpu(options: PerfOptions) -> dict:
-    """The prepared GPU check; every measurement is saved as soon as it is made."""
+    """The prepared GPU check (SD 1.5's shapes, then SDXL's); every measurement is saved as soon as it is made."""
     diffusers.utils.logging.set_verbosity_error()  # the bf16 casts' "kept in float32" notes would bury the table
     start, device = time.perf_counter(), torch.device(options.device)
     result = {"preset": "gpu", "options": options.settings, **environment(device), "precision": GPU_PRECISIONS[options.precision],
               "scheduler": "ddim", "sampling": [], "skipped": []}
     result["matmul"] = {"size": options.matmul_size, "dtype": "bfloat16",
                         "flops_per_s": matmul_rate(device, options.matmul_size, torch.bfloat16)}
-    peak = result["matmul"]["flops_per_s"]
     save(result, options.out)
+    variants = [("SDPA", {}), ("SDPA + channels_last", {"channels_last": True})]
+    if options.compile:
+        variants.append(("SDPA + channels_last + torch.compile", {"channels_last": True, "compile": True}))
+    measure_stack(options, options.base, options.batches, variants, options.budget_s, start, result, result)
+    result["goals"] = gpu_goals(result)
+    if options.xl_base:  # SDXL at its size beside SD 1.5 at its own; the plain sampler only (compiling it takes minutes)
+        result["sdxl"] = {"sampling": [], "skipped": []}
+        measure_stack(options, options.xl_base, options.xl_batches, variants[:1], options.xl_budget_s, start, result["sdxl"],
+                      result)
+    result["seconds"] = time.perf_counter() - start
+    save(result, options.out)
+    return result
 
-    stack = load_stack(options.base, dtype=torch.bfloat16).to(device)  # training freezes it in bf16 anyway
-    result |= {"base": stack.source, "image_size": stack.image_size, "parameters": stack.parameter_counts()}
+
+def measure_stack(options: PerfOptions, base: str, batches: tuple[int, ...], variants: list, budget_s: float | None,
+                  start: float, section: dict, result: dict) -> None:
+    """Training, then sampling (stock pipeline, then ours in each variant) of one random-weight stack, into `section`."""
+    device, peak = torch.device(options.device), result["matmul"]["flops_per_s"]
+    stack = load_stack(base, dtype=torch.bfloat16).to(device)  # training freezes it in bf16 anyway
+    section |= {"base": stack.source, "image_size": stack.image_size, "parameters": stack.parameter_counts()}
     try:
-        result["training"] = training_throughput(stack, device, batch=options.train_batch, steps=options.train_steps,
-                                                 mixed_precision=torch.bfloat16, checkpointing=True)
+        section["training"] = training_throughput(stack, device, batch=options.train_batch, steps=options.train_steps,
+                                                  mixed_precision=torch.bfloat16, checkpointing=True)
     except Exception as error:  # as for the sampling variants below: a failure is recorded, the check goes on
-        result["training"] = {"error": f"{type(error).__name__}: {error}"[:500]}
+        section["training"] = {"error": f"{type(error).__name__}: {error}"[:500]}
     save(result, options.out)
     gc.collect()  # the training's adapter, optimiser state and activations go before sampling is measured
     if device.type == "cuda":
@@ -200,44 +221,37 @@ def run_gpu(options: PerfOptions) -> dict:
     weights = torch.bfloat16 if options.precision == "bf16-weights" else torch.float32
     autocast_dtype = None if options.precision == "bf16-weights" else torch.bfloat16
     stack.to(dtype=weights)
-    adapter = LocalAdapter(build_adapter(stack, "full", in_channels=1, seed=0)).to(device, weights).eval()
+    adapter = LocalAdapter(build_adapter(stack, default_kind(stack), in_channels=1, seed=0)).to(device, weights).eval()
     settings = SamplerSettings(steps=options.steps, guidance=options.guidance, precision="bf16" if autocast_dtype else "fp32")
     with torch.no_grad():
-        result["flops"] = {str(b): flops_per_batch(stack, adapter, b, options.guidance > 1, autocast_dtype) for b in options.batches}
+        section["flops"] = {str(b): flops_per_batch(stack, adapter, b, options.guidance > 1, autocast_dtype) for b in batches}
     save(result, options.out)
     pipeline = stock_pipeline(stack, adapter, "ddim")
     precision = options.precision
 
     def measure(sampler: str, variant: str, batch: int, timer) -> None:
-        if options.budget_s is not None and time.perf_counter() - start > options.budget_s:
-            result["skipped"].append(f"{sampler} {variant} batch {batch}: past the {options.budget_s:.0f} s budget")
+        if budget_s is not None and time.perf_counter() - start > budget_s:
+            section["skipped"].append(f"{sampler} {variant} batch {batch}: past the {budget_s:.0f} s budget")
             return
         images = images_for(batch, options.images)
         try:
             wall = timer(perf_requests(images, stack.image_size))
         except Exception as error:  # one failing variant (a compiler missing, say) must not lose the rest of the check
-            result["skipped"].append(f"{sampler} {variant} batch {batch}: {type(error).__name__}: {error}"[:500])
+            section["skipped"].append(f"{sampler} {variant} batch {batch}: {type(error).__name__}: {error}"[:500])
             return
-        flops = model_flops(result["flops"][str(batch)], options.steps, images, batch)
-        result["sampling"].append(sampling_row(sampler, variant, precision, batch, images, wall, flops, peak))
+        flops = model_flops(section["flops"][str(batch)], options.steps, images, batch)
+        section["sampling"].append(sampling_row(sampler, variant, precision, batch, images, wall, flops, peak))
         save(result, options.out)
 
     # Order matters: channels_last and compile change the shared modules in place, so the stock rows come first.
-    variants = [("SDPA", {}), ("SDPA + channels_last", {"channels_last": True})]
-    if options.compile:
-        variants.append(("SDPA + channels_last + torch.compile", {"channels_last": True, "compile": True}))
     with torch.no_grad():
-        for batch in options.batches:
+        for batch in batches:
             measure("diffusers", "stock", batch, lambda requests, batch=batch: time_stock(pipeline, requests, batch, settings,
                                                                                           stack.image_size, autocast_dtype))
         for variant, changes in variants:
-            for batch in sorted(options.batches, reverse="compile" in changes):  # compile: the large batches first
+            for batch in sorted(batches, reverse="compile" in changes):  # compile: the large batches first
                 variant_settings = settings.model_copy(update={"batch_size": batch, **changes})
                 measure("localctrl", variant, batch, lambda requests, s=variant_settings: time_ours(stack, adapter, requests, s))
-    result["goals"] = gpu_goals(result)
-    result["seconds"] = time.perf_counter() - start
-    save(result, options.out)
-    return result
 
 
 def gpu_goals(result: dict) -> dict:
@@ -262,21 +276,29 @@ def gpu_goals(result: dict) -> dict:
 
 def gpu_table(result: dict) -> str:
     o = result["options"]
-    lines = [f"{result['base']}, {result['image_size']}², {o['steps']} DDIM steps, CFG {o['guidance']}; {result['precision']}",
+    lines = [f"{o['steps']} DDIM steps, CFG {o['guidance']}; {result['precision']}",
              (f"{result['device_name']}: bf16 matmul {result['matmul']['size']}³ at {result['matmul']['flops_per_s'] / 1e12:.0f} "
               "TFLOP/s; MFU = (UNet call × steps + adapter) FLOPs / s / that rate"),
              ""]
-    stock = {row["batch"]: row for row in result["sampling"] if row["sampler"] == "diffusers"}
+    for section in [result] + ([result["sdxl"]] if "sdxl" in result else []):
+        lines += stack_lines(section)
+    lines += goal_lines(result["goals"])
+    return "\n".join(lines)
+
+
+def stack_lines(section: dict) -> list[str]:
+    """One stack's part of the GPU table: its sampling rows, what was skipped, its training line."""
+    if "base" not in section:  # its stack was never loaded (the check stopped first)
+        return []
+    stock = {row["batch"]: row for row in section["sampling"] if row["sampler"] == "diffusers"}
     rows = []
-    for row in sorted(result["sampling"], key=lambda row: (row["batch"], row["sampler"] == "localctrl")):
+    for row in sorted(section["sampling"], key=lambda row: (row["batch"], row["sampler"] == "localctrl")):
         label = "diffusers adapter pipeline" if row["sampler"] == "diffusers" else f"localctrl ({row['variant']})"
         ratio = row["images_per_s"] / stock[row["batch"]]["images_per_s"] if row["batch"] in stock else float("nan")
         rows.append([label, row["batch"], f"{row['images_per_s']:.2f}", f"{row['mfu']:.1%}", f"{ratio:.2f}"])
-    lines.append(markdown_table(["sampler", "batch", "images/s", "MFU", "÷ diffusers"], rows))
-    lines += [f"skipped: {note}" for note in result["skipped"]]
-    lines.append(training_line(result["training"]))
-    lines += goal_lines(result["goals"])
-    return "\n".join(lines)
+    lines = [f"{section['base']}, {section['image_size']}²", markdown_table(["sampler", "batch", "images/s", "MFU", "÷ diffusers"], rows)]
+    lines += [f"skipped: {note}" for note in section["skipped"]]
+    return lines + ([training_line(section["training"])] if "training" in section else [])
 
 
 # --- shared ------------------------------------------------------------------------------------------------------------

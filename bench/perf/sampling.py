@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from diffusers import StableDiffusionAdapterPipeline
+from diffusers import StableDiffusionAdapterPipeline, StableDiffusionXLAdapterPipeline
 
 from bench.perf.flops import count_flops, mfu, synchronize
 from localctrl.config import SamplerSettings
@@ -30,7 +30,14 @@ def perf_requests(count: int, image_size: int, channels: int = 1, seed: int = 0)
     return [Request(PROMPTS[k % len(PROMPTS)], k, conditions[k], mask) for k in range(count)]
 
 
-def stock_pipeline(stack: Stack, adapter: LocalAdapter, scheduler: str) -> StableDiffusionAdapterPipeline:
+def stock_pipeline(stack: Stack, adapter: LocalAdapter, scheduler: str):
+    """diffusers' adapter pipeline over the stack's modules: StableDiffusionAdapterPipeline, or the SDXL one."""
+    if stack.is_xl:
+        pipeline = StableDiffusionXLAdapterPipeline(vae=stack.vae, text_encoder=stack.text_encoder, text_encoder_2=stack.text_encoder_2,
+                                                    tokenizer=stack.tokenizer, tokenizer_2=stack.tokenizer_2, unet=stack.unet,
+                                                    adapter=adapter.adapter, scheduler=make_scheduler(stack, scheduler))
+        pipeline.set_progress_bar_config(disable=True)
+        return pipeline
     pipeline = StableDiffusionAdapterPipeline(vae=stack.vae, text_encoder=stack.text_encoder, tokenizer=stack.tokenizer, unet=stack.unet,
                                               adapter=adapter.adapter, scheduler=make_scheduler(stack, scheduler), safety_checker=None,
                                               feature_extractor=None, requires_safety_checker=False)
@@ -90,10 +97,13 @@ def flops_per_batch(stack: Stack, adapter: LocalAdapter, batch: int, guided: boo
     latents = torch.zeros(rows, unet.config.in_channels, latent, latent, device=device, dtype=dtype)
     text = torch.zeros(rows, stack.tokenizer.model_max_length, unet.config.cross_attention_dim, device=device, dtype=dtype)
     timestep = torch.tensor(500, device=device)
+    added = {"added_cond_kwargs": {"text_embeds": torch.zeros(rows, stack.text_encoder_2.config.projection_dim, device=device, dtype=dtype),
+                                   "time_ids": torch.zeros(rows, 6, device=device, dtype=dtype)}} if stack.is_xl else {}
     with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
         adapter_flops = count_flops(adapter, conditions, masks)
         features = [torch.cat([f] * (rows // batch)) for f in adapter(conditions, masks)]
-        unet_flops = count_flops(unet, latents, timestep, encoder_hidden_states=text, down_intrablock_additional_residuals=features)
+        unet_flops = count_flops(unet, latents, timestep, encoder_hidden_states=text, down_intrablock_additional_residuals=features,
+                                 **added)
         vae_flops = count_flops(stack.vae.decode, latents[:batch])
     return {"unet_call": unet_flops, "unet_rows": rows, "adapter": adapter_flops, "vae_decode": vae_flops}
 

@@ -20,9 +20,9 @@ from diffusers import DDPMScheduler
 from bench.perf.flops import synchronize
 from localctrl.config import Z0Settings
 from localctrl.local_adapter import LocalAdapter
-from localctrl.models.adapters import build_adapter
+from localctrl.models.adapters import build_adapter, default_kind
 from localctrl.models.stacks import Stack
-from localctrl.sampling import TextEncoderCache
+from localctrl.text_conditioning import TextEncoderCache
 from localctrl.train_step import control_loss, freeze, noisy_latents
 
 CAPTIONS = ["a red circle and a blue square", "a green triangle", "", "a yellow star on a grey background"]
@@ -62,7 +62,7 @@ def training_throughput(stack: Stack, device: str | torch.device, batch: int = 4
     freeze(stack, frozen, device)
     if checkpointing:
         stack.unet.enable_gradient_checkpointing()
-    adapter = LocalAdapter(build_adapter(stack, "full", in_channels=1, seed=seed)).to(device).train()
+    adapter = LocalAdapter(build_adapter(stack, default_kind(stack), in_channels=1, seed=seed)).to(device).train()
     optimizer = torch.optim.AdamW(adapter.parameters(), lr=8e-5, weight_decay=1e-2)
     noise_scheduler = DDPMScheduler.from_config(stack.scheduler.config)
     alphas = noise_scheduler.alphas_cumprod.to(device)

@@ -36,9 +36,10 @@ def request(task: Task, item: ItemTensors, k: int, method: Method, reference: Ta
         condition = inpaint_condition(read_rgb(reference.path).float() / 255, blend)
     if mask is not None and spec.local == "zero-condition" and method.controlnet is None:
         condition, mask = condition * mask, None
+    control = method.controlnet.controlnet if method.controlnet is not None else method.adapter.adapter
+    wanted = control.config.conditioning_channels if method.controlnet is not None else control.config.in_channels
+    condition = condition.expand(wanted, -1, -1) if condition.shape[0] == 1 else condition  # edges as an RGB image
     if method.controlnet is not None:
-        wanted = method.controlnet.controlnet.config.conditioning_channels
-        condition = condition.expand(wanted, -1, -1) if condition.shape[0] == 1 else condition  # edges as the RGB image ControlNets take
         return Request(prompt, task.seed, condition, mask, controlnet=method.controlnet, scale=spec.scale, blend=blend)
     return Request(prompt, task.seed, condition, mask, adapter=method.adapter, scale=spec.scale, blend=blend)
 

@@ -14,7 +14,7 @@ from localctrl.data.conditions import CHANNELS
 from localctrl.errors import InputError
 from localctrl.local_adapter import LocalAdapter
 from localctrl.local_controlnet import LocalControlNet
-from localctrl.models.adapters import build_adapter
+from localctrl.models.adapters import build_adapter, default_kind
 from localctrl.models.controlnets import build_controlnet, check_controlnet_fits, load_controlnet
 from localctrl.models.stacks import Stack
 
@@ -46,7 +46,7 @@ def resolve_method(suite: Suite, name: str, stack: Stack, cache: Path) -> Method
             adapter = LocalAdapter.from_pretrained(folder / "adapter-best")
         elif spec.weights == "random":  # mechanics only: named so in the method's params
             origin = "random"
-            adapter = LocalAdapter(build_adapter(stack, "full", CHANNELS[suite.condition], seed=0))
+            adapter = LocalAdapter(build_adapter(stack, default_kind(stack), CHANNELS[suite.condition], seed=0))
         else:  # a folder or a cached hub id (bench.requirements has checked it is there)
             origin = spec.weights
             adapter = LocalAdapter.from_pretrained(origin)
@@ -54,7 +54,7 @@ def resolve_method(suite: Suite, name: str, stack: Stack, cache: Path) -> Method
             adapter.resize = spec.resize
         stack.check_adapter(adapter.adapter)
         expected = adapter.adapter.config.in_channels
-        if expected != CHANNELS[suite.condition]:
+        if expected not in (CHANNELS[suite.condition], 3):  # 1-channel edges are repeated for RGB adapters (SDXL canny)
             raise InputError(f"methods.{name}: the adapter takes {expected} condition channel(s), but the suite's condition "
                              f"'{suite.condition}' has {CHANNELS[suite.condition]}")
         adapter.eval()

@@ -52,8 +52,16 @@ def adapter_config(block_out_channels: list[int], vae_scale_factor: int, kind: s
     raise InputError(f"unknown adapter kind '{kind}'; known: {', '.join(ADAPTER_KINDS)}")
 
 
+def default_kind(source) -> str:
+    """The adapter type that fits `source` (an Architecture or a Stack): full_xl on SDXL, full on SD 1.x."""
+    return "full_xl" if source.is_xl else "full"
+
+
 def build_adapter(source, kind: str = "full", in_channels: int = 3, seed: int = 0) -> T2IAdapter:
     """A T2I-Adapter ("full", "light" or "full_xl") fitting `source` (an Architecture or a Stack), seeded random weights."""
+    if source.is_xl and kind != "full_xl":  # else a shape mismatch error that does not say what to choose
+        raise InputError(f"an SDXL base takes the full_xl adapter (the type of TencentARC's SDXL adapters), not '{kind}': "
+                         "set adapter=full_xl")
     if isinstance(source, Architecture):
         channels, scale = source.unet["block_out_channels"], 2 ** (len(source.vae["block_out_channels"]) - 1)
     else:

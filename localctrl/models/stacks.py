@@ -7,7 +7,7 @@
 - a local folder in the diffusers pipeline layout (what `Stack.save_pretrained` writes);
 - a hub id such as `stable-diffusion-v1-5/stable-diffusion-v1-5`, taken from the Hugging Face cache.
 An SDXL stack (a pipeline folder with `text_encoder_2/` and `tokenizer_2/`) also holds the second text encoder and its
-tokenizer; localctrl's sampler and trainer take SD 1.x stacks only so far and refuse SDXL ones up front.
+tokenizer, and the SDXL pipelines' `force_zeros_for_empty_prompt` (model_index.json; the SDXL default, True, elsewhere).
 """
 
 from dataclasses import dataclass
@@ -25,8 +25,8 @@ from diffusers import (
 )
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
+from localctrl.common.files import read_json
 from localctrl.common.seeding import seeded
-from localctrl.errors import InputError
 from localctrl.models.adapters import check_adapter_fits
 from localctrl.models.architectures import SD15, SDXL, TINY, TINY_XL, Architecture
 from localctrl.models.convert import check_safetensors
@@ -36,6 +36,7 @@ from localctrl.models.weights import SHAPES_BASE_DIR, ModelNotAvailableError, re
 RANDOM_BASES = {"tiny": TINY, "sd15-random": SD15, "tiny-xl": TINY_XL, "sdxl-random": SDXL}
 SHIPPED_BASES = {"shapes-base": SHAPES_BASE_DIR}
 PIPELINE_PARTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
+SDXL_PARTS = ("text_encoder_2", "tokenizer_2")  # what an SDXL pipeline folder adds
 
 
 @dataclass
@@ -48,16 +49,11 @@ class Stack:
     source: str  # the name it was loaded from, recorded in runs
     text_encoder_2: CLIPTextModelWithProjection | None = None  # SDXL's second text encoder; None: SD 1.x
     tokenizer_2: CLIPTokenizer | None = None
+    force_zeros_for_empty_prompt: bool = True  # SDXL: an empty negative prompt is zeros (localctrl.text_conditioning)
 
     @property
     def is_xl(self) -> bool:
         return self.text_encoder_2 is not None
-
-    def require_sd1(self, what: str) -> None:
-        """Fail fast where only SD 1.x stacks are supported yet (SDXL sampling and training: issue 16)."""
-        if self.is_xl:
-            raise InputError(f"{what} takes SD 1.x stacks; {self.source} is an SDXL stack (two text encoders, "
-                             "size and crop conditioning), which localctrl cannot sample or train yet")
 
     @property
     def vae_scale_factor(self) -> int:
@@ -101,7 +97,8 @@ class Stack:
         if self.is_xl:
             return StableDiffusionXLPipeline(vae=self.vae, text_encoder=self.text_encoder, text_encoder_2=self.text_encoder_2,
                                              tokenizer=self.tokenizer, tokenizer_2=self.tokenizer_2, unet=self.unet,
-                                             scheduler=self.scheduler, add_watermarker=False)
+                                             scheduler=self.scheduler, add_watermarker=False,
+                                             force_zeros_for_empty_prompt=self.force_zeros_for_empty_prompt)
         return StableDiffusionPipeline(
             vae=self.vae,
             text_encoder=self.text_encoder,
@@ -166,16 +163,21 @@ def load_stack_folder(folder: Path, source: str | None = None, dtype: torch.dtyp
             f"pipeline layout with {', '.join(p + '/' for p in PIPELINE_PARTS)}"
         )
     check_safetensors(folder, f"base model {source}", subfolders=("vae", "unet", "text_encoder"), name=source)
-    text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", use_safetensors=True, dtype=dtype)
+    # transformers 5 loads in the dtype a config names (SDXL's text encoders say float16) unless told: one dtype for all.
+    text_dtype = dtype or torch.float32
+    text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", use_safetensors=True, dtype=text_dtype)
     tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
     check_tokenizer_fits(tokenizer, text_encoder.config.vocab_size, source)
     scheduler_class = getattr(diffusers, DDPMScheduler.load_config(folder, subfolder="scheduler")["_class_name"])
     second = {}
-    if (folder / "text_encoder_2").is_dir():  # SDXL's layout
+    if (folder / SDXL_PARTS[0]).is_dir():  # SDXL's layout
         check_safetensors(folder, f"base model {source}", subfolders=("text_encoder_2",), name=source)
         second = {"text_encoder_2": CLIPTextModelWithProjection.from_pretrained(folder, subfolder="text_encoder_2",
-                                                                                use_safetensors=True, dtype=dtype).eval(),
+                                                                                use_safetensors=True, dtype=text_dtype).eval(),
                   "tokenizer_2": CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer_2")}
+        index = folder / "model_index.json"
+        if index.is_file():
+            second["force_zeros_for_empty_prompt"] = read_json(index, "pipeline index").get("force_zeros_for_empty_prompt", True)
     return Stack(
         vae=AutoencoderKL.from_pretrained(folder, subfolder="vae", use_safetensors=True, torch_dtype=dtype).eval(),
         text_encoder=text_encoder.eval(),

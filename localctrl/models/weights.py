@@ -66,6 +66,9 @@ def how_to_provide(repo_id: str) -> str:
     )
 
 
+WEIGHT_FILE_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pt", ".pth", ".pkl", ".json", ".yaml")
+
+
 def resolve_pretrained(name_or_path: str | Path, what: str = "model") -> Path:
     """Return the local folder holding `name_or_path` (a folder, or a hub id already in the cache).
 
@@ -79,7 +82,8 @@ def resolve_pretrained(name_or_path: str | Path, what: str = "model") -> Path:
     if path.is_dir():
         return path
     repo_id = str(name_or_path)
-    if path.suffix or repo_id.startswith((".", "/", "~")) or repo_id.count("/") != 1:
+    # A weights file is not a model folder; a dot alone is no sign of one (stabilityai/stable-diffusion-xl-base-1.0).
+    if path.suffix in WEIGHT_FILE_SUFFIXES or repo_id.startswith((".", "/", "~")) or repo_id.count("/") != 1:
         raise ModelNotAvailableError(f"{what} '{repo_id}' is not a folder (and does not look like a hub id 'org/name').")
     try:
         return Path(snapshot_download(repo_id, local_files_only=True))  # the cache only: no request is made

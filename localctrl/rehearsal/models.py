@@ -1,12 +1,13 @@
-"""Stand-ins of the hub repos localctrl loads: SD 1.x pipelines, TencentARC T2I-Adapters, lllyasviel ControlNets,
-and the depth and segmentation networks, each as the real repo lays it out on its main branch.
+"""Stand-ins of the hub repos localctrl loads: SD 1.x and SDXL pipelines, TencentARC T2I-Adapters, lllyasviel's and
+diffusers' ControlNets, and the depth and segmentation networks, each as the real repo lays it out on its main branch.
 
 What is real: the file names, the config files' keys and values (the old diffusers/transformers versions that
 wrote them included), the weights' formats and dtypes (fp32 safetensors beside pickled `.bin` and fp16 variants
 where the repo has them; `.bin` only where the repo has only that). What is not: widths are cut (SD's UNet 32–64
 channels instead of 320–1280, a 32-wide CLIP text encoder) and the UNet's sample size is 8 (64² images), so a
 rehearsal runs in minutes on a CPU; weights are seeded random. Left out: SD 1.5's top-level single-file
-checkpoints (v1-5-pruned*.ckpt/safetensors) and the non-EMA UNet variants, which localctrl never reads.
+checkpoints (v1-5-pruned*.ckpt/safetensors) and the non-EMA UNet variants, and SDXL's single-file checkpoint, its
+ONNX/OpenVINO folders and its vae_1_0/, which localctrl never reads.
 """
 
 import json
@@ -117,8 +118,9 @@ def sd_pipeline(folder: Path, diffusers_version: str, seed: int) -> Path:
     return folder
 
 
-def clip_tokenizer_files(folder: Path) -> None:
-    """SD's tokenizer/ folder: the real CLIP BPE vocabulary (vocab.json, merges.txt) and the two configs as SD ships them."""
+def clip_tokenizer_files(folder: Path, pad_token: str = "<|endoftext|>", name: str = "openai/clip-vit-large-patch14") -> None:
+    """SD's tokenizer/ folder: the real CLIP BPE vocabulary (vocab.json, merges.txt) and the two configs as SD ships them
+    (SDXL's tokenizer_2/ pads with "!", as OpenCLIP does)."""
     vocab, merges = clip_bpe()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
@@ -127,13 +129,88 @@ def clip_tokenizer_files(folder: Path) -> None:
     write_json(folder / "tokenizer_config.json", {
         "add_prefix_space": False, "bos_token": token | {"content": "<|startoftext|>"}, "do_lower_case": True,
         "eos_token": token | {"content": "<|endoftext|>"}, "errors": "replace", "model_max_length": CLIP_MAX_LENGTH,
-        "name_or_path": "openai/clip-vit-large-patch14", "pad_token": "<|endoftext|>",
+        "name_or_path": name, "pad_token": pad_token,
         "special_tokens_map_file": "./special_tokens_map.json", "tokenizer_class": "CLIPTokenizer",
         "unk_token": token | {"content": "<|endoftext|>"}})
     special = {key: value for key, value in token.items() if key != "__type"}
     write_json(folder / "special_tokens_map.json", {
         "bos_token": special | {"content": "<|startoftext|>"}, "eos_token": special | {"content": "<|endoftext|>"},
-        "pad_token": "<|endoftext|>", "unk_token": special | {"content": "<|endoftext|>"}})
+        "pad_token": pad_token, "unk_token": special | {"content": "<|endoftext|>"}})
+
+
+# --- Stable Diffusion XL ---------------------------------------------------------------------------------------------
+
+XL_WIDTHS = WIDTHS[:3]  # SDXL's [320, 640, 1280], cut
+XL_TIME_WIDTH = 8  # SDXL's addition_time_embed_dim 256, cut
+
+
+def sdxl_unet_config(diffusers_version: str) -> dict:
+    """stabilityai/stable-diffusion-xl-base-1.0's unet/config.json with its widths cut; also its ControlNets' base."""
+    return {"_class_name": "UNet2DConditionModel", "_diffusers_version": diffusers_version, "act_fn": "silu",
+            "addition_embed_type": "text_time", "addition_embed_type_num_heads": 64, "addition_time_embed_dim": XL_TIME_WIDTH,
+            "attention_head_dim": [2, 4, 8], "block_out_channels": XL_WIDTHS, "center_input_sample": False,
+            "class_embed_type": None, "class_embeddings_concat": False, "conv_in_kernel": 3, "conv_out_kernel": 3,
+            "cross_attention_dim": 2 * TEXT_WIDTH, "cross_attention_norm": None,
+            "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"], "downsample_padding": 1,
+            "dual_cross_attention": False, "encoder_hid_dim": None, "encoder_hid_dim_type": None, "flip_sin_to_cos": True,
+            "freq_shift": 0, "in_channels": 4, "layers_per_block": 2, "mid_block_only_cross_attention": None,
+            "mid_block_scale_factor": 1, "mid_block_type": "UNetMidBlock2DCrossAttn", "norm_eps": 1e-05, "norm_num_groups": 32,
+            "num_attention_heads": None, "num_class_embeds": None, "only_cross_attention": False, "out_channels": 4,
+            "projection_class_embeddings_input_dim": 6 * XL_TIME_WIDTH + TEXT_WIDTH, "resnet_out_scale_factor": 1.0,
+            "resnet_skip_time_act": False, "resnet_time_scale_shift": "default", "sample_size": 8, "time_cond_proj_dim": None,
+            "time_embedding_act_fn": None, "time_embedding_dim": None, "time_embedding_type": "positional",
+            "timestep_post_act": None, "transformer_layers_per_block": [1, 2, 2],
+            "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"], "upcast_attention": None,
+            "use_linear_projection": True}
+
+
+def sdxl_pipeline(folder: Path, seed: int) -> Path:
+    """SDXL base 1.0's diffusers layout: model_index.json, unet/ vae/ text_encoder/ text_encoder_2/ tokenizer/
+    tokenizer_2/ scheduler/ (safetensors with fp16 variants), the configs as that repo holds them (widths cut)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    version = "0.19.0.dev0"
+    write_json(folder / "model_index.json", {
+        "_class_name": "StableDiffusionXLPipeline", "_diffusers_version": version, "force_zeros_for_empty_prompt": True,
+        "add_watermarker": None, "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"], "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+        "tokenizer": ["transformers", "CLIPTokenizer"], "tokenizer_2": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"]})
+    unet = sdxl_unet_config(version)
+    vae = {"_class_name": "AutoencoderKL", "_diffusers_version": version, "act_fn": "silu", "block_out_channels": WIDTHS,
+           "down_block_types": ["DownEncoderBlock2D"] * 4, "force_upcast": True, "in_channels": 3, "latent_channels": 4,
+           "layers_per_block": 2, "norm_num_groups": 32, "out_channels": 3, "sample_size": 64, "scaling_factor": 0.13025,
+           "up_block_types": ["UpDecoderBlock2D"] * 4}
+    clip = {"attention_dropout": 0.0, "bos_token_id": 0, "dropout": 0.0, "eos_token_id": 2, "hidden_size": TEXT_WIDTH,
+            "initializer_factor": 1.0, "initializer_range": 0.02, "intermediate_size": 37, "layer_norm_eps": 1e-05,
+            "max_position_embeddings": CLIP_MAX_LENGTH, "model_type": "clip_text_model", "num_attention_heads": 4,
+            "pad_token_id": 1, "projection_dim": TEXT_WIDTH, "torch_dtype": "float16", "transformers_version": "4.32.0.dev0",
+            "vocab_size": CLIP_VOCAB_SIZE}
+    text = clip | {"_name_or_path": "openai/clip-vit-large-patch14", "architectures": ["CLIPTextModel"],
+                   "hidden_act": "quick_gelu", "num_hidden_layers": 12}
+    text_2 = clip | {"_name_or_path": "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k",
+                     "architectures": ["CLIPTextModelWithProjection"], "hidden_act": "gelu", "num_hidden_layers": 4}
+    formats = ("safetensors", "fp16")
+    with seeded(seed):
+        write_weights(UNet2DConditionModel.from_config(unet), folder / "unet", "diffusion_pytorch_model", formats)
+    with seeded(seed + 1):
+        write_weights(AutoencoderKL.from_config(vae), folder / "vae", "diffusion_pytorch_model", formats)
+    with seeded(seed + 2):
+        write_weights(CLIPTextModel(CLIPTextConfig.from_dict(text)), folder / "text_encoder", "model", formats)
+    with seeded(seed + 3):
+        write_weights(CLIPTextModelWithProjection(CLIPTextConfig.from_dict(text_2)), folder / "text_encoder_2", "model", formats)
+    for name, config in (("unet", unet), ("vae", vae), ("text_encoder", text), ("text_encoder_2", text_2)):
+        write_json(folder / name / "config.json", config)
+    write_json(folder / "scheduler" / "scheduler_config.json", {
+        "_class_name": "EulerDiscreteScheduler", "_diffusers_version": version, "beta_end": 0.012,
+        "beta_schedule": "scaled_linear", "beta_start": 0.00085, "clip_sample": False, "interpolation_type": "linear",
+        "num_train_timesteps": 1000, "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False,
+        "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading", "trained_betas": None,
+        "use_karras_sigmas": False})
+    clip_tokenizer_files(folder / "tokenizer")
+    clip_tokenizer_files(folder / "tokenizer_2", pad_token="!", name="laion/CLIP-ViT-bigG-14-laion2B-39B-b160k")
+    return folder
 
 
 # --- T2I-Adapters and ControlNets ------------------------------------------------------------------------------------
@@ -146,6 +223,40 @@ def t2i_adapter(folder: Path, in_channels: int, seed: int) -> Path:
               "channels": WIDTHS, "in_channels": in_channels, "num_res_blocks": 2}
     with seeded(seed):
         write_weights(T2IAdapter.from_config(config), folder, "diffusion_pytorch_model", ("bin",))
+    write_json(folder / "config.json", config)
+    return folder
+
+
+def t2i_adapter_xl(folder: Path, in_channels: int, seed: int) -> Path:
+    """TencentARC's SDXL adapter repos (t2i-adapter-*-sdxl-1.0): config.json, safetensors and an fp16 variant."""
+    from diffusers import T2IAdapter
+
+    config = {"_class_name": "T2IAdapter", "_diffusers_version": "0.20.0.dev0", "adapter_type": "full_adapter_xl",
+              "channels": [*XL_WIDTHS, XL_WIDTHS[-1]], "downscale_factor": 16, "in_channels": in_channels, "num_res_blocks": 2}
+    with seeded(seed):
+        write_weights(T2IAdapter.from_config(config), folder, "diffusion_pytorch_model", ("safetensors", "fp16"))
+    write_json(folder / "config.json", config)
+    return folder
+
+
+def controlnet_xl(folder: Path, seed: int) -> Path:
+    """diffusers' SDXL ControlNet repos (controlnet-*-sdxl-1.0): the SDXL UNet's encoder config with the conditioning
+    embedding; .bin, .safetensors and fp16 variants."""
+    from diffusers import ControlNetModel
+
+    unet = sdxl_unet_config("0.20.0.dev0")
+    config = {key: unet[key] for key in (
+        "_diffusers_version", "act_fn", "addition_embed_type", "addition_embed_type_num_heads", "addition_time_embed_dim",
+        "attention_head_dim", "block_out_channels", "class_embed_type", "cross_attention_dim", "down_block_types",
+        "downsample_padding", "encoder_hid_dim", "encoder_hid_dim_type", "flip_sin_to_cos", "freq_shift", "in_channels",
+        "layers_per_block", "mid_block_scale_factor", "norm_eps", "norm_num_groups", "num_attention_heads",
+        "num_class_embeds", "only_cross_attention", "projection_class_embeddings_input_dim", "resnet_time_scale_shift",
+        "transformer_layers_per_block", "upcast_attention", "use_linear_projection")}
+    config |= {"_class_name": "ControlNetModel", "conditioning_channels": 3, "conditioning_embedding_out_channels": [16, 32, 96, 256],
+               "controlnet_conditioning_channel_order": "rgb", "global_pool_conditions": False}
+    with seeded(seed):
+        write_weights(without_zero_weights(ControlNetModel.from_config(config)), folder, "diffusion_pytorch_model",
+                      ("safetensors", "bin", "fp16"))
     write_json(folder / "config.json", config)
     return folder
 

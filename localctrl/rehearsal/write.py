@@ -31,11 +31,14 @@ from localctrl.rehearsal.inception import write_inception
 from localctrl.rehearsal.metric_files import alexnet_checkpoint, open_clip_repo
 from localctrl.rehearsal.models import (
     controlnet,
+    controlnet_xl,
     dpt_hybrid,
     dpt_large,
     mask2former,
     sd_pipeline,
+    sdxl_pipeline,
     t2i_adapter,
+    t2i_adapter_xl,
     upernet_convnext,
 )
 
@@ -57,6 +60,9 @@ REPOS: dict[str, Callable[[Path], Path]] = {
                                                     name_or_path="/home/patrick/controlnet_v1_1/control_v11p_sd15_inpaint"),
     "lllyasviel/control_v11p_sd15_seg": partial(controlnet, seed=36, formats=("safetensors", "bin", "fp16"),
                                                 name_or_path="/home/patrick/controlnet_v1_1/control_v11p_sd15_seg"),
+    "stabilityai/stable-diffusion-xl-base-1.0": partial(sdxl_pipeline, seed=16),
+    "TencentARC/t2i-adapter-canny-sdxl-1.0": partial(t2i_adapter_xl, in_channels=3, seed=23),
+    "diffusers/controlnet-canny-sdxl-1.0": partial(controlnet_xl, seed=38),
     CLIP_REPO: partial(open_clip_repo, seed=40),
     "Intel/dpt-hybrid-midas": partial(dpt_hybrid, seed=50),
     "Intel/dpt-large": partial(dpt_large, seed=52),
@@ -88,8 +94,9 @@ def using_rehearsal(folder: Path) -> Iterator[dict[str, str]]:
 
 
 def train_steps(name: str, z0: str, condition: str = "canny-opencv", data: str = "data/coco-val2017",
-                runs: str = "localctrl-runs/paper") -> list[str]:
-    return ["localctrl", "train", "--set", "base=stable-diffusion-v1-5/stable-diffusion-v1-5", "--set", f"condition={condition}",
+                runs: str = "localctrl-runs/paper", base: str = "stable-diffusion-v1-5/stable-diffusion-v1-5",
+                adapter: str = "full") -> list[str]:
+    return ["localctrl", "train", "--set", f"base={base}", "--set", f"adapter={adapter}", "--set", f"condition={condition}",
             "--set", f"data.source={data}", "--set", "data.validation_items=1", "--set", "steps=2",
             "--set", "optim.batch_size=2", "--set", "optim.grad_accum=1", "--set", "validate_every=2",
             "--set", "checkpoint_every=2", "--set", "validation_steps=2", "--set", z0, "--set", f"out={runs}/{name}"]
@@ -119,6 +126,15 @@ STEPS: list[list[str]] = [
     ["localctrl", "bench", "--suite", "controlnetpp-seg-sd15", "--limit", "2", "--steps", "2",
      "--methods", "global", "--methods", "controlnet", "--methods", "masked-z0"],
     ["localctrl", "report", "--suite", "controlnetpp-seg-sd15"],
+    # SDXL: the COCO images at the SDXL stand-in's native size (64², as SD's; the real SDXL's is 1024²), a masked-z0
+    # adapter trained on SDXL (the masked one loads the same way), and the bench with one method per kind of weights
+    ["localctrl", "data", "prepare", "--images", "coco/val2017", "--captions", "coco/annotations/captions_val2017.json",
+     "--out", "data/coco-val2017-1024", "--size", "64"],
+    train_steps("masked-z0", "z0.weight=1e-3", data="data/coco-val2017-1024", runs="localctrl-runs/paper-sdxl",
+                base="stabilityai/stable-diffusion-xl-base-1.0", adapter="full_xl"),
+    ["localctrl", "bench", "--suite", "paper-canny-sdxl", "--limit", "2", "--steps", "2",
+     "--methods", "global", "--methods", "controlnet-masked", "--methods", "masked-z0"],
+    ["localctrl", "report", "--suite", "paper-canny-sdxl"],
 ]
 
 

@@ -80,3 +80,27 @@ def test_the_controlnetpp_presets_run_as_mechanics_with_their_protocol_metrics(t
     assert params["suite.protocol"] == "controlnetpp" and params["suite.methods.controlnet.scheduler"] == "unipc"
     assert params["suite.methods.controlnet.steps"] == "None"  # --steps 4 is every method's: its own 20 is set aside
     assert {"ssim_out", "psnr_out", "edge_f1_in"} <= set(result.results["controlnet-inpaint"])  # the preservation bound
+
+
+def test_the_sdxl_paper_suite_lists_its_sdxl_models_up_front(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOCALCTRL_WEIGHTS_DIR", str(tmp_path / "no-weights"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("torch.hub.get_dir", lambda: str(tmp_path / "no-torch-hub"))
+    with pytest.raises(MissingRequirements) as raised:
+        run_bench("paper-canny-sdxl", BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache"))
+    for needed in ("stabilityai/stable-diffusion-xl-base-1.0", "data/coco-val2017-1024", "localctrl-runs/paper-sdxl/masked/adapter-best",
+                   "TencentARC/t2i-adapter-canny-sdxl-1.0", "diffusers/controlnet-canny-sdxl-1.0", "--base tiny-xl"):
+        assert needed in str(raised.value), needed
+    assert len(raised.value.missing) == 9 and not (tmp_path / "out").exists()  # the SD 1.5 suite's ten but the inpainting one
+
+
+def test_with_base_tiny_xl_the_sdxl_paper_plan_runs_as_mechanics_on_an_sdxl_stack(tmp_path):
+    result = run_bench("paper-canny-sdxl", BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache", base="tiny-xl", limit=2,
+                                                         steps=4))
+    assert result.counts["images"] == result.counts["generated"] == 2 * 9
+    assert {"edge_f1_in", "edge_leakage_out", "ssim_out"} <= set(result.results["controlnet-masked"])
+    assert result.results["global"]["edge_f1_in"] != result.results["text-only"]["edge_f1_in"]  # the SDXL adapter controls
+    params = mlflow.get_run(result.run_id).data.params
+    assert params["suite.base"] == "tiny-xl" and params["suite.sampler.scheduler"] == "euler-a"
+    notes = mlflow.artifacts.load_text(f"runs:/{result.run_id}/notes.txt")
+    assert "mechanics mode (base tiny-xl): shapes world instead of data/coco-val2017-1024" in notes

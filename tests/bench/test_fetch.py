@@ -39,6 +39,31 @@ CLIP_LISTING = {"open_clip_config.json": 1, "open_clip_model.safetensors": 599 *
                 "config.json": 1, "model.safetensors": 599 * MB}
 
 
+SDXL_LISTING = {  # stabilityai/stable-diffusion-xl-base-1.0, abridged: the single-file checkpoint, a LoRA, ONNX and fp16
+    "model_index.json": 1, "sd_xl_base_1.0.safetensors": 6940 * MB, "sd_xl_offset_example-lora_1.0.safetensors": 49 * MB,
+    "scheduler/scheduler_config.json": 1, "vae_1_0/diffusion_pytorch_model.safetensors": 335 * MB,
+    "text_encoder/config.json": 1, "text_encoder/model.safetensors": 492 * MB, "text_encoder/model.fp16.safetensors": 246 * MB,
+    "text_encoder/model.onnx": 492 * MB, "text_encoder_2/config.json": 1, "text_encoder_2/model.safetensors": 2780 * MB,
+    "text_encoder_2/model.fp16.safetensors": 1390 * MB, "text_encoder_2/model.onnx": 1000 * MB,
+    "tokenizer/merges.txt": 1, "tokenizer/special_tokens_map.json": 1, "tokenizer/tokenizer_config.json": 1, "tokenizer/vocab.json": 1,
+    "tokenizer_2/merges.txt": 1, "tokenizer_2/special_tokens_map.json": 1, "tokenizer_2/tokenizer_config.json": 1,
+    "tokenizer_2/vocab.json": 1, "unet/config.json": 1, "unet/diffusion_pytorch_model.safetensors": 10300 * MB,
+    "unet/diffusion_pytorch_model.fp16.safetensors": 5140 * MB, "unet/model.onnx": 1 * MB,
+    "vae/config.json": 1, "vae/diffusion_pytorch_model.safetensors": 335 * MB, "vae/diffusion_pytorch_model.fp16.safetensors": 167 * MB,
+    "vae_decoder/model.onnx": 198 * MB,
+}
+
+
+def test_the_planner_picks_sdxl_s_second_text_encoder_and_tokenizer_and_nothing_else():
+    sdxl = plan_repo(Need("base model", "stabilityai/stable-diffusion-xl-base-1.0"), SDXL_LISTING)
+    weights = sorted(path for path in sdxl.files if path.endswith(".safetensors"))
+    assert weights == ["text_encoder/model.safetensors", "text_encoder_2/model.safetensors",
+                       "unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors"]
+    assert {path.split("/")[0] for path in sdxl.files} == {"model_index.json", "scheduler", "text_encoder", "text_encoder_2",
+                                                           "tokenizer", "tokenizer_2", "unet", "vae"}
+    assert sdxl.size == (492 + 2780 + 10300 + 335) * MB + 14  # 14 configs and tokenizer files of 1 byte
+
+
 def test_the_planner_picks_exactly_the_files_localctrl_loads():
     sd15 = plan_repo(Need("base model", "stable-diffusion-v1-5/stable-diffusion-v1-5"), SD15_LISTING)
     assert sorted(sd15.files) == [

@@ -11,6 +11,7 @@ import localctrl.train as train_module
 import localctrl.train_step as train_step
 from localctrl.config import load_train_config
 from localctrl.data.manifest import write_manifest
+from localctrl.errors import InputError
 from localctrl.train import NonFiniteLossError, train
 
 SMALL = ["base=tiny", "steps=4", "validate_every=2", "checkpoint_every=2", "log_every=1", "data.shapes_items=32",
@@ -33,7 +34,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def kill_at_step_3(out, monkeypatch) -> None:
+def kill_at_step_3(out, monkeypatch, *extra) -> None:
     """Train into `out` and die at step 3 (after the step-2 checkpoint), as a killed process would."""
     real = train_module.step_generator
 
@@ -45,7 +46,7 @@ def kill_at_step_3(out, monkeypatch) -> None:
     with monkeypatch.context() as patched:
         patched.setattr(train_module, "step_generator", killed_at_step_3)
         with pytest.raises(KeyboardInterrupt):
-            train(config(out))
+            train(config(out, *extra))
 
 
 def test_a_killed_run_resumes_to_the_same_adapter(tmp_path, monkeypatch):
@@ -119,3 +120,19 @@ def test_an_unwritable_out_or_an_unreachable_store_stops_training_before_it_star
     with pytest.raises(NotAvailableError, match="cannot be reached"):
         train(config(tmp_path / "out"))
     assert not (tmp_path / "out" / "state.json").exists()
+
+
+def test_an_sdxl_adapter_resumes_bit_exactly_on_tiny_xl(tmp_path, monkeypatch):
+    xl = ("base=tiny-xl", "adapter=full_xl")
+    straight = train(config(tmp_path / "straight", *xl))
+    kill_at_step_3(tmp_path / "resumed", monkeypatch, *xl)
+    resumed = train(config(tmp_path / "resumed", *xl))
+    expected, got = adapter_weights(straight.last_adapter), adapter_weights(resumed.last_adapter)
+    assert all(torch.equal(expected[key], got[key]) for key in expected)
+    assert json.loads((straight.best_adapter / "config.json").read_text())["adapter_type"] == "full_adapter_xl"
+    assert mlflow.get_run(straight.run_id).data.metrics["loss_z0"] > 0
+
+
+def test_an_sdxl_base_with_an_sd1_adapter_type_is_one_clear_error(tmp_path):
+    with pytest.raises(InputError, match="SDXL base takes the full_xl adapter.*adapter=full_xl"):
+        train(config(tmp_path, "base=tiny-xl"))

@@ -48,6 +48,16 @@ def test_gpu_preset_on_the_tiny_stack_writes_the_expected_json(gpu_quick):
     assert table.splitlines()[-2].startswith("training:") and "MFU" in table
 
 
+def test_gpu_preset_measures_an_sdxl_stack_after_the_sd1_one(gpu_quick):
+    result, table, _ = gpu_quick
+    sdxl = result["sdxl"]
+    assert sdxl["base"] == "tiny-xl-random(seed=0)" and "text_encoder_2" in sdxl["parameters"]
+    rows = {(row["sampler"], row["variant"], row["batch"]) for row in sdxl["sampling"]}
+    assert rows == {(sampler, variant, batch) for batch in (1, 2) for sampler, variant in [("diffusers", "stock"), ("localctrl", "SDPA")]}
+    assert all(row["mfu"] > 0 for row in sdxl["sampling"]) and sdxl["training"]["steps_per_s"] > 0 and not sdxl["skipped"]
+    assert sdxl["flops"]["2"]["unet_call"] > 0 and "tiny-xl-random(seed=0), 64²" in table
+
+
 def test_gpu_preset_mfu_comes_from_flop_counter_mode_on_one_unet_call(gpu_quick):
     result = gpu_quick[0]
     batch, steps = 2, result["options"]["steps"]

@@ -132,6 +132,14 @@ def test_hub_id_offline_fails_fast_naming_the_model():
     assert "CompVis/stable-diffusion-v1-4" in message and "local folder" in message and "localctrl fetch" in message
 
 
+@pytest.mark.parametrize("name, cached", [("stabilityai/stable-diffusion-xl-base-1.0", True), ("org/model.safetensors", False),
+                                          ("weights/unet.bin", False)])
+def test_a_dot_in_a_hub_name_is_a_hub_id_but_a_weights_file_is_not(name, cached):
+    """`…-1.0` is looked up in the cache (and named as missing from it); a file name is refused as not a folder."""
+    with pytest.raises(ModelNotAvailableError, match="not in the Hugging Face cache" if cached else "is not a folder"):
+        load_stack(name)
+
+
 def test_a_two_token_tokenizer_is_refused(tiny_stack, tmp_path):
     # The trap itself: offline, from_pretrained on a hub id returns a 2-token tokenizer without error.
     trap = CLIPTokenizer.from_pretrained("openai/clip-vit-large-patch14")
@@ -219,16 +227,16 @@ def test_tiny_xl_is_an_sdxl_stack_that_stock_diffusers_samples_saves_and_loads(t
     np.testing.assert_array_equal(ours, theirs)
 
 
-def test_sampling_or_training_an_sdxl_stack_is_refused_up_front_not_with_a_traceback():
-    from localctrl.errors import InputError
-    from localctrl.sampling import Request, sample
-
-    with pytest.raises(InputError, match="tiny-xl-random.*SDXL stack"):
-        sample(load_stack("tiny-xl"), [Request("a red circle", 0)], progress=False)
+def test_an_sdxl_folder_says_whether_an_empty_negative_prompt_is_zeros(tmp_path):
+    """model_index.json's force_zeros_for_empty_prompt travels with the folder (SDXL base: True, the default)."""
+    stack = load_stack("tiny-xl")
+    assert stack.force_zeros_for_empty_prompt and load_stack(stack.save_pretrained(tmp_path / "zeros")).force_zeros_for_empty_prompt
+    stack.force_zeros_for_empty_prompt = False
+    assert not load_stack(stack.save_pretrained(tmp_path / "encoded")).force_zeros_for_empty_prompt
 
 
 def test_sdxl_prompts_and_micro_conditioning_are_encoded_as_the_sdxl_pipeline_encodes_them():
-    from localctrl.sdxl_conditioning import add_time_ids, encode_prompts_xl
+    from localctrl.text_conditioning import add_time_ids, encode_prompts_xl
 
     stack = load_stack("tiny-xl")
     prompts = ["a red circle", "a blue square on a grey background"]
