@@ -9,10 +9,15 @@ from bench.requirements import MissingRequirements
 from bench.run import BenchOptions, run_bench
 
 
-def test_the_paper_suite_lists_everything_it_is_missing_before_any_work(tmp_path, monkeypatch):
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    """Nothing pretrained anywhere localctrl looks."""
     monkeypatch.setenv("LOCALCTRL_WEIGHTS_DIR", str(tmp_path / "no-weights"))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setattr("torch.hub.get_dir", lambda: str(tmp_path / "no-torch-hub"))
+
+
+def test_the_paper_suite_lists_everything_it_is_missing_before_any_work(tmp_path, no_weights):
     with pytest.raises(MissingRequirements) as raised:
         run_bench("paper-canny-sd15", BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache"))
     message = str(raised.value)
@@ -43,10 +48,7 @@ def test_with_base_tiny_the_paper_plan_runs_as_mechanics_and_says_so(tmp_path):
     ("paper-seg-sd15", ("data/coco-val2017-seg", "localctrl-runs/paper-seg/masked-z0/adapter-best", "TencentARC/t2iadapter_seg_sd14v1",
                         "lllyasviel/sd-controlnet-seg", "UperNet ConvNeXt-S (ADE20K)")),
 ])
-def test_the_depth_and_seg_paper_suites_list_their_detectors_with_the_rest_up_front(tmp_path, monkeypatch, suite, needed):
-    monkeypatch.setenv("LOCALCTRL_WEIGHTS_DIR", str(tmp_path / "no-weights"))
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    monkeypatch.setattr("torch.hub.get_dir", lambda: str(tmp_path / "no-torch-hub"))
+def test_the_depth_and_seg_paper_suites_list_their_detectors_with_the_rest_up_front(tmp_path, no_weights, suite, needed):
     with pytest.raises(MissingRequirements) as raised:
         run_bench(suite, BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache"))
     for name in needed:
@@ -82,10 +84,7 @@ def test_the_controlnetpp_presets_run_as_mechanics_with_their_protocol_metrics(t
     assert {"ssim_out", "psnr_out", "edge_f1_in"} <= set(result.results["controlnet-inpaint"])  # the preservation bound
 
 
-def test_the_sdxl_paper_suite_lists_its_sdxl_models_up_front(tmp_path, monkeypatch):
-    monkeypatch.setenv("LOCALCTRL_WEIGHTS_DIR", str(tmp_path / "no-weights"))
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    monkeypatch.setattr("torch.hub.get_dir", lambda: str(tmp_path / "no-torch-hub"))
+def test_the_sdxl_paper_suite_lists_its_sdxl_models_up_front(tmp_path, no_weights):
     with pytest.raises(MissingRequirements) as raised:
         run_bench("paper-canny-sdxl", BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache"))
     for needed in ("stabilityai/stable-diffusion-xl-base-1.0", "data/coco-val2017-1024", "localctrl-runs/paper-sdxl/masked/adapter-best",
