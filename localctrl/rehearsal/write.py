@@ -63,6 +63,8 @@ REPOS: dict[str, Callable[[Path], Path]] = {
     "stabilityai/stable-diffusion-xl-base-1.0": partial(sdxl_pipeline, seed=16),
     "TencentARC/t2i-adapter-canny-sdxl-1.0": partial(t2i_adapter_xl, in_channels=3, seed=23),
     "diffusers/controlnet-canny-sdxl-1.0": partial(controlnet_xl, seed=38),
+    "TencentARC/t2i-adapter-depth-midas-sdxl-1.0": partial(t2i_adapter_xl, in_channels=3, seed=24),
+    "diffusers/controlnet-depth-sdxl-1.0": partial(controlnet_xl, seed=39),
     CLIP_REPO: partial(open_clip_repo, seed=40),
     "Intel/dpt-hybrid-midas": partial(dpt_hybrid, seed=50),
     "Intel/dpt-large": partial(dpt_large, seed=52),

@@ -84,13 +84,25 @@ def test_the_controlnetpp_presets_run_as_mechanics_with_their_protocol_metrics(t
     assert {"ssim_out", "psnr_out", "edge_f1_in"} <= set(result.results["controlnet-inpaint"])  # the preservation bound
 
 
-def test_the_sdxl_paper_suite_lists_its_sdxl_models_up_front(tmp_path, no_weights):
+@pytest.mark.parametrize("suite, needed", [
+    ("paper-canny-sdxl", ("data/coco-val2017-1024", "localctrl-runs/paper-sdxl/masked/adapter-best",
+                          "TencentARC/t2i-adapter-canny-sdxl-1.0", "diffusers/controlnet-canny-sdxl-1.0")),
+    ("paper-depth-sdxl", ("data/coco-val2017-depth-1024", "localctrl-runs/paper-depth-sdxl/masked-z0/adapter-best",
+                          "TencentARC/t2i-adapter-depth-midas-sdxl-1.0", "diffusers/controlnet-depth-sdxl-1.0", "DPT large")),
+])
+def test_the_sdxl_paper_suites_list_their_sdxl_models_up_front(tmp_path, no_weights, suite, needed):
     with pytest.raises(MissingRequirements) as raised:
-        run_bench("paper-canny-sdxl", BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache"))
-    for needed in ("stabilityai/stable-diffusion-xl-base-1.0", "data/coco-val2017-1024", "localctrl-runs/paper-sdxl/masked/adapter-best",
-                   "TencentARC/t2i-adapter-canny-sdxl-1.0", "diffusers/controlnet-canny-sdxl-1.0", "--base tiny-xl"):
-        assert needed in str(raised.value), needed
-    assert len(raised.value.missing) == 9 and not (tmp_path / "out").exists()  # the SD 1.5 suite's ten but the inpainting one
+        run_bench(suite, BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache"))
+    for name in ("stabilityai/stable-diffusion-xl-base-1.0", "--base tiny-xl", *needed):
+        assert name in str(raised.value), name
+    # the SD 1.5 suites' lines but the inpainting ControlNet's (no standard SDXL one), and the depth detector
+    assert len(raised.value.missing) == (9 if "canny" in suite else 10) and not (tmp_path / "out").exists()
+
+
+def test_with_base_tiny_xl_the_sdxl_depth_plan_runs_with_a_named_random_detector(tmp_path):
+    result = run_bench("paper-depth-sdxl", BenchOptions(out=tmp_path / "out", cache=tmp_path / "cache", base="tiny-xl", limit=2,
+                                                         steps=2, methods=["global"]))
+    assert "depth_rmse_in_random-dpt" in result.results["global"] and set(result.results) == {"text-only", "global"}
 
 
 def test_with_base_tiny_xl_the_sdxl_paper_plan_runs_as_mechanics_on_an_sdxl_stack(tmp_path):
