@@ -21,6 +21,7 @@ from torch import nn
 
 from localctrl.config import SamplerSettings, TrainConfig
 from localctrl.shapes.render import GROUND_TRUTH_VERSIONS
+from localctrl.shapes.segmenter import VERSION as SEGMENTER_VERSION
 
 SCORE_VERSION = 2  # 2: in-mask fidelity NaN where the mask holds no structure; bump when a metric's code changes what it computes: cached scores are then recomputed
 # Sampler settings in every sampler key; those added to SamplerSettings since enter a key only when set, so images
@@ -94,10 +95,13 @@ def task_key(base: str, method: str, prompt: str, seed: int, sampler: dict, cond
 
 def training_key(config: TrainConfig) -> str:
     """The trained adapter's folder name: every training setting but where it is written, and, for a condition of the
-    shapes world whose ground truth has changed, the version of that ground truth (so no stale adapter is reused)."""
+    shapes world whose ground truth has changed, the version of that ground truth; for seg there, the version of the
+    segmenter that validation picks adapter-best with (so no stale adapter is reused)."""
     settings = config.model_dump(mode="json", exclude={"out"})
     if config.data.source == "shapes" and config.condition in GROUND_TRUTH_VERSIONS:
         settings["ground_truth_version"] = GROUND_TRUTH_VERSIONS[config.condition]
+    if config.data.source == "shapes" and config.condition == "seg":
+        settings["segmenter_version"] = SEGMENTER_VERSION
     return json_hash(settings)[:16]
 
 

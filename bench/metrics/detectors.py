@@ -28,6 +28,7 @@ from localctrl.models.detectors import NETWORKS, TransformersDetector
 from localctrl.shapes.depth_reader import read_depth
 from localctrl.shapes.render import GROUND_TRUTH_VERSIONS
 from localctrl.shapes.scene import SHAPES
+from localctrl.shapes.segmenter import VERSION as SEGMENTER_VERSION
 from localctrl.shapes.segmenter import segment
 
 Kind = Literal["edges", "depth", "labels"]
@@ -54,7 +55,7 @@ DETECTORS: dict[str, DetectorSpec] = {
     "dpt-large": DetectorSpec("depth", NETWORKS["dpt-large"].component, relative=True),
     "dpt-hybrid": DetectorSpec("depth", NETWORKS["dpt-hybrid"].component, relative=True),
     "random-dpt": DetectorSpec("depth", relative=True),
-    "shapes-seg": DetectorSpec("labels", classes=1 + len(SHAPES), background=0),
+    "shapes-seg": DetectorSpec("labels", classes=1 + len(SHAPES), background=0, version=SEGMENTER_VERSION),
     "upernet-ade20k": DetectorSpec("labels", NETWORKS["upernet-ade20k"].component, classes=150),
     "random-upernet": DetectorSpec("labels", classes=150),
     "mask2former-ade20k": DetectorSpec("labels", NETWORKS["mask2former-ade20k"].component, classes=150),

@@ -135,3 +135,13 @@ def test_a_shapes_world_adapter_is_retrained_when_its_conditions_ground_truth_ch
     before = training_key(depth), training_key(canny)
     monkeypatch.setitem(bench.keys.GROUND_TRUTH_VERSIONS, "depth", 99)
     assert training_key(depth) != before[0] and training_key(canny) == before[1]
+
+
+def test_a_shapes_world_seg_adapter_is_retrained_when_the_segmenter_that_validates_it_changes(monkeypatch):
+    import bench.keys
+
+    seg = load_suite("shapes-seg-quick").train_config("global")
+    canny = load_suite("shapes-quick").train_config("global")
+    before = training_key(seg), training_key(canny)
+    monkeypatch.setattr(bench.keys, "SEGMENTER_VERSION", 99)
+    assert training_key(seg) != before[0] and training_key(canny) == before[1]

@@ -274,3 +274,16 @@ def test_segmenter_exact_on_a_hand_placed_scene():
     assert predicted[14, 14] == 1 + SHAPES.index("circle") and predicted[18, 46] == 1 + SHAPES.index("square")
     assert predicted[50, 18] == 1 + SHAPES.index("triangle") and predicted[0, 0] == 0
     assert np.array_equal(segment(rendered.image.astype(np.float32) / 255), predicted)  # float images in [0, 1]
+
+
+@pytest.mark.parametrize("corner_radius, expected", [(0, "square"), (3, "square"), (5, "square"), (10, "circle")])
+def test_a_square_with_softened_corners_is_still_a_square(corner_radius, expected):
+    """Generated squares come with rounded corners: at radius 5 of a 20-px side the region fills 0.95 of its box (a
+    fill threshold at 0.93 read radius 6 as a circle); a square rounded into a circle (radius 10) is one."""
+    from localctrl.shapes.segmenter import shape_of
+
+    yy, xx = np.mgrid[0:20, 0:20] + 0.5
+    inner = np.clip(yy, corner_radius, 20 - corner_radius), np.clip(xx, corner_radius, 20 - corner_radius)
+    region = np.zeros((32, 32), dtype=bool)
+    region[6:26, 6:26] = (yy - inner[0]) ** 2 + (xx - inner[1]) ** 2 <= corner_radius**2
+    assert SHAPES[shape_of(region)] == expected
