@@ -12,7 +12,9 @@ Presets:
   measurement, so a run stopped by a time limit still leaves what it measured; the table is printed last.
 MFU = (UNet FLOPs of one call at the batch, both CFG branches, × steps + adapter FLOPs once per image) / wall time /
 the card's measured bf16 matmul rate; FLOPs counted by FlopCounterMode (bench.perf.flops).
-`--quick` shrinks every size so a CPU test runs either preset's code path on the tiny stack in seconds.
+`--quick` shrinks every size so a CPU test runs either preset's code path on the tiny stack in seconds; its numbers
+are not for reading and it judges no goal. Every timing repeats until steady and goals are judged against its spread
+(bench.perf.timing).
 """
 
 import gc
@@ -27,6 +29,7 @@ from pydantic import Field
 
 from bench.perf.flops import matmul_rate
 from bench.perf.sampling import flops_per_batch, model_flops, perf_requests, sampling_row, stock_pipeline, time_ours, time_stock
+from bench.perf.timing import QUICK_NOTE, QUICK_REPEATS, goal_lines, judge, rate_ratio, with_spread
 from bench.perf.training import training_throughput
 from localctrl.common.files import write_text
 from localctrl.common.text_table import markdown_table
@@ -114,29 +117,31 @@ def run_cpu(options: PerfOptions) -> dict:
     result["training"] = training_throughput(load_stack(options.base), device, batch=options.train_batch, steps=options.train_steps,
                                              warmup=2, mixed_precision=None, checkpointing=False)
     pipeline = stock_pipeline(stack, adapter, "ddim")
+    repeats = QUICK_REPEATS if options.quick else {}
     with torch.no_grad():
         for precision, autocast_dtype in (("fp32", None), ("bf16 autocast", torch.bfloat16)):
             settings = SamplerSettings(steps=options.steps, guidance=options.guidance, precision="bf16" if autocast_dtype else "fp32")
             images = images_for(max(options.batches), options.images)
             requests = perf_requests(images, size)
             per_image = sampling_row("diffusers", "one image a call", precision, 1, images,
-                                     time_stock(pipeline, requests, 1, settings, size, autocast_dtype))
+                                     time_stock(pipeline, requests, 1, settings, size, autocast_dtype, **repeats))
             result["sampling"].append(per_image)
             for batch in options.batches:
                 batch_settings = settings.model_copy(update={"batch_size": batch})
-                ours = sampling_row("localctrl", "sampler", precision, batch, images, time_ours(stack, adapter, requests, batch_settings))
+                ours = sampling_row("localctrl", "sampler", precision, batch, images,
+                                    time_ours(stack, adapter, requests, batch_settings, **repeats))
                 stock = sampling_row("diffusers", f"batch {batch}", precision, batch, images,
-                                     time_stock(pipeline, requests, batch, settings, size, autocast_dtype))
+                                     time_stock(pipeline, requests, batch, settings, size, autocast_dtype, **repeats))
                 result["sampling"] += [ours, stock]
                 result["ratios"][f"{precision}, batch {batch}"] = {
-                    "vs_per_image": ours["images_per_s"] / per_image["images_per_s"],
-                    "vs_same_batch": ours["images_per_s"] / stock["images_per_s"]}
+                    "vs_per_image": rate_ratio(ours, per_image), "vs_same_batch": rate_ratio(ours, stock)}
         requests = perf_requests(options.metric_images, size, seed=1)
         generated = to_uint8(sample(stack, requests, adapter, SamplerSettings(steps=options.steps, batch_size=max(options.batches)),
                                     progress=False))
     masks = torch.stack([r.mask for r in requests])
-    result["scoring"] = metric_throughput(generated, masks, torch.stack([r.condition for r in requests]), [r.prompt for r in requests])
-    result["cached_rerun"] = cached_rerun(options.rerun_suite) if options.rerun_suite else None
+    result["scoring"] = metric_throughput(generated, masks, torch.stack([r.condition for r in requests]), [r.prompt for r in requests],
+                                          **repeats)
+    result["cached_rerun"] = cached_rerun(options.rerun_suite, **repeats) if options.rerun_suite else None
     result["goals"] = cpu_goals(result)
     save(result, options.out)
     return result
@@ -144,11 +149,12 @@ def run_cpu(options: PerfOptions) -> dict:
 
 def cpu_goals(result: dict) -> dict:
     """Issue 7's CPU floors on the tiny stack, at fp32: ≥ 3× the per-image diffusers loop, ≥ 0.95× diffusers at equal batch."""
-    largest = max(result["options"]["batches"])
+    largest, quick = max(result["options"]["batches"]), result["options"]["quick"]
     vs_loop = result["ratios"][f"fp32, batch {largest}"]["vs_per_image"]  # our batched sampler vs the reference's loop
-    vs_batch = min(r["vs_same_batch"] for name, r in result["ratios"].items() if name.startswith("fp32"))
-    return {"sampler_vs_per_image_loop": {"value": vs_loop, "floor": 3.0, "met": vs_loop >= 3.0},
-            "sampler_vs_same_batch": {"value": vs_batch, "floor": 0.95, "met": vs_batch >= 0.95}}
+    vs_batch = min((r["vs_same_batch"] for name, r in result["ratios"].items() if name.startswith("fp32")),
+                   key=lambda ratio: ratio["value"])
+    return {"sampler_vs_per_image_loop": judge(vs_loop["value"], vs_loop["spread"], floor=3.0, quick=quick),
+            "sampler_vs_same_batch": judge(vs_batch["value"], vs_batch["spread"], floor=0.95, quick=quick)}
 
 
 def cpu_table(result: dict) -> str:
@@ -164,16 +170,19 @@ def cpu_table(result: dict) -> str:
             mine = ours[max(ours)] if row["variant"] == "one image a call" else ours[row["batch"]]
             label = f"{'localctrl sampler' if row['sampler'] == 'localctrl' else 'diffusers adapter pipeline'}, " + (
                 f"batch {row['batch']}" if row["sampler"] == "localctrl" else row["variant"]) + f", {precision}"
-            sampling.append([label, row["images"], f"{row['images_per_s']:.2f}", f"{mine['images_per_s'] / row['images_per_s']:.2f}"])
-    lines.append(markdown_table(["sampling", "images", "images/s", "ours ÷ it"], sampling))
+            versus = rate_ratio(mine, row)
+            sampling.append([label, row["images"], with_spread(row["images_per_s"], row["spread"]),
+                             with_spread(versus["value"], versus["spread"])])
+    lines.append(markdown_table(["sampling", "images", "images/s ±spread", "ours ÷ it"], sampling))
     lines.append(markdown_table([f"scoring (per-sample metrics, {result['scoring'][0]['images']} images)", "images/s"],
-                                [[row["metric"], f"{row['images_per_s']:.1f}"] for row in result["scoring"]]))
+                                [[row["metric"], with_spread(row["images_per_s"], row["spread"])] for row in result["scoring"]]))
     if rerun := result["cached_rerun"]:
-        lines.append(f"bench {rerun['suite']}: first run {rerun['first_s']:.1f} s, fully cached rerun {rerun['rerun_s']:.1f} s "
+        lines.append(f"bench {rerun['suite']}: first run {rerun['first_s']:.1f} s (one run: a first run cannot be repeated), "
+                     f"fully cached rerun {with_spread(rerun['rerun_s'], rerun.get('rerun_spread', float('inf')))} s "
                      f"({rerun['rerun_fraction']:.0%} of the first; {rerun['speedup']:.1f}× faster)")
     lines.append(training_line(result["training"]))
-    lines += goal_lines(result["goals"])
-    return "\n".join(lines)
+    lines += goal_lines(result["goals"], quick=o["quick"])
+    return "\n".join(([QUICK_NOTE] if o["quick"] else []) + lines)
 
 
 # --- gpu preset --------------------------------------------------------------------------------------------------------
@@ -227,7 +236,7 @@ def measure_stack(options: PerfOptions, base: str, batches: tuple[int, ...], var
         section["flops"] = {str(b): flops_per_batch(stack, adapter, b, options.guidance > 1, autocast_dtype) for b in batches}
     save(result, options.out)
     pipeline = stock_pipeline(stack, adapter, "ddim")
-    precision = options.precision
+    precision, repeats = options.precision, QUICK_REPEATS if options.quick else {}
 
     def measure(sampler: str, variant: str, batch: int, timer) -> None:
         if budget_s is not None and time.perf_counter() - start > budget_s:
@@ -235,42 +244,47 @@ def measure_stack(options: PerfOptions, base: str, batches: tuple[int, ...], var
             return
         images = images_for(batch, options.images)
         try:
-            wall = timer(perf_requests(images, stack.image_size))
+            timing = timer(perf_requests(images, stack.image_size))
         except Exception as error:  # one failing variant (a compiler missing, say) must not lose the rest of the check
             section["skipped"].append(f"{sampler} {variant} batch {batch}: {type(error).__name__}: {error}"[:500])
             return
         flops = model_flops(section["flops"][str(batch)], options.steps, images, batch)
-        section["sampling"].append(sampling_row(sampler, variant, precision, batch, images, wall, flops, peak))
+        section["sampling"].append(sampling_row(sampler, variant, precision, batch, images, timing, flops, peak))
         save(result, options.out)
 
     # Order matters: channels_last and compile change the shared modules in place, so the stock rows come first.
     with torch.no_grad():
         for batch in batches:
             measure("diffusers", "stock", batch, lambda requests, batch=batch: time_stock(pipeline, requests, batch, settings,
-                                                                                          stack.image_size, autocast_dtype))
+                                                                                          stack.image_size, autocast_dtype,
+                                                                                          **repeats))
         for variant, changes in variants:
             for batch in sorted(batches, reverse="compile" in changes):  # compile: the large batches first
                 variant_settings = settings.model_copy(update={"batch_size": batch, **changes})
-                measure("localctrl", variant, batch, lambda requests, s=variant_settings: time_ours(stack, adapter, requests, s))
+                measure("localctrl", variant, batch, lambda requests, s=variant_settings: time_ours(stack, adapter, requests, s,
+                                                                                                     **repeats))
 
 
 def gpu_goals(result: dict) -> dict:
     """Issue 7's GPU floors: ≥ 40% MFU at batch ≥ 16, ≥ 1.3× diffusers at equal batch, training peak < 24 GB."""
+    quick = result["options"]["quick"]
     stock = {row["batch"]: row for row in result["sampling"] if row["sampler"] == "diffusers"}
     best: dict[int, dict] = {}
     for row in result["sampling"]:
         if row["sampler"] == "localctrl" and row["images_per_s"] > best.get(row["batch"], {}).get("images_per_s", 0):
             best[row["batch"]] = row
     goals = {}
-    large = [row["mfu"] for batch, row in best.items() if batch >= 16]
+    large = [row for batch, row in best.items() if batch >= 16]
     if large:
-        goals["mfu_at_batch_16_plus"] = {"value": max(large), "floor": 0.40, "met": max(large) >= 0.40}
-    ratios = [row["images_per_s"] / stock[batch]["images_per_s"] for batch, row in best.items() if batch in stock]
+        top = max(large, key=lambda row: row["mfu"])
+        goals["mfu_at_batch_16_plus"] = judge(top["mfu"], top["spread"], floor=0.40, quick=quick)
+    ratios = [rate_ratio(row, stock[batch]) for batch, row in best.items() if batch in stock]
     if ratios:
-        goals["vs_diffusers_same_batch"] = {"value": min(ratios), "floor": 1.3, "met": min(ratios) >= 1.3}
+        lowest = min(ratios, key=lambda ratio: ratio["value"])
+        goals["vs_diffusers_same_batch"] = judge(lowest["value"], lowest["spread"], floor=1.3, quick=quick)
     if (training := result.get("training")) and training.get("memory", "").startswith("torch.cuda"):
-        gb = training["peak_memory_mb"] / 1024
-        goals["training_peak_gb"] = {"value": gb, "ceiling": 24.0, "met": gb < 24.0}
+        gb = training["peak_memory_mb"] / 1024  # a peak, not a timing: no spread
+        goals["training_peak_gb"] = judge(gb, 0.0, ceiling=24.0, quick=quick)
     return goals
 
 
@@ -282,8 +296,8 @@ def gpu_table(result: dict) -> str:
              ""]
     for section in [result] + ([result["sdxl"]] if "sdxl" in result else []):
         lines += stack_lines(section)
-    lines += goal_lines(result["goals"])
-    return "\n".join(lines)
+    lines += goal_lines(result["goals"], quick=o["quick"])
+    return "\n".join(([QUICK_NOTE] if o["quick"] else []) + lines)
 
 
 def stack_lines(section: dict) -> list[str]:
@@ -294,9 +308,10 @@ def stack_lines(section: dict) -> list[str]:
     rows = []
     for row in sorted(section["sampling"], key=lambda row: (row["batch"], row["sampler"] == "localctrl")):
         label = "diffusers adapter pipeline" if row["sampler"] == "diffusers" else f"localctrl ({row['variant']})"
-        ratio = row["images_per_s"] / stock[row["batch"]]["images_per_s"] if row["batch"] in stock else float("nan")
-        rows.append([label, row["batch"], f"{row['images_per_s']:.2f}", f"{row['mfu']:.1%}", f"{ratio:.2f}"])
-    lines = [f"{section['base']}, {section['image_size']}²", markdown_table(["sampler", "batch", "images/s", "MFU", "÷ diffusers"], rows)]
+        versus = with_spread(**rate_ratio(row, stock[row["batch"]])) if row["batch"] in stock else "n/a"
+        rows.append([label, row["batch"], with_spread(row["images_per_s"], row["spread"]), f"{row['mfu']:.1%}", versus])
+    lines = [f"{section['base']}, {section['image_size']}²",
+             markdown_table(["sampler", "batch", "images/s ±spread", "MFU", "÷ diffusers"], rows)]
     lines += [f"skipped: {note}" for note in section["skipped"]]
     return lines + ([training_line(section["training"])] if "training" in section else [])
 
@@ -307,17 +322,10 @@ def training_line(training: dict) -> str:
     if "error" in training:
         return f"training: failed: {training['error']}"
     return (f"training: batch {training['batch']}, frozen {training['frozen_dtype']}"
-            f"{', gradient checkpointing' if training['gradient_checkpointing'] else ''}: {training['steps_per_s']:.2f} steps/s, "
+            f"{', gradient checkpointing' if training['gradient_checkpointing'] else ''}: "
+            f"{with_spread(training['steps_per_s'], training['spread'])} steps/s, "
             f"peak {training['peak_memory_mb'] / 1024:.2f} GB, {training.get('memory_before_mb', float('nan')) / 1024:.2f} GB before "
             f"the steps ({training['memory']})")
-
-
-def goal_lines(goals: dict) -> list[str]:
-    lines = []
-    for name, goal in goals.items():
-        bound = f"≥ {goal['floor']}" if "floor" in goal else f"< {goal['ceiling']}"
-        lines.append(f"goal {name}: {goal['value']:.2f} (want {bound}) {'met' if goal['met'] else 'NOT met'}")
-    return lines
 
 
 def run_perf(options: PerfOptions) -> tuple[dict, str]:

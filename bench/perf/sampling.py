@@ -2,16 +2,16 @@
 
 Both get the same prompts, conditions, seeds, scheduler, steps and guidance; the stock pipeline runs unmodified
 (one call per `batch` images). Each measurement is warmed up by one short call at the same batch size (first calls
-allocate memory and pick kernels), then timed over whole batches with the device synchronised.
+allocate memory and pick kernels), then timed over whole batches with the device synchronised, repeated until its
+spread is small (bench.perf.timing).
 """
 
-import time
-from collections.abc import Callable
 
 import torch
 from diffusers import StableDiffusionAdapterPipeline, StableDiffusionXLAdapterPipeline
 
-from bench.perf.flops import count_flops, mfu, synchronize
+from bench.perf.flops import count_flops, mfu
+from bench.perf.timing import Timing, measure
 from localctrl.config import SamplerSettings
 from localctrl.local_adapter import LocalAdapter
 from localctrl.models.stacks import Stack
@@ -55,24 +55,15 @@ def run_stock(pipeline: StableDiffusionAdapterPipeline, requests: list[Request],
                  generator=[torch.Generator().manual_seed(r.seed) for r in part])
 
 
-def seconds(warmup: Callable[[], None], run: Callable[[], None], device: torch.device) -> float:
-    """Wall time of `run()` after one `warmup()` call, with the device synchronised on both ends."""
-    warmup()
-    synchronize(device)
-    start = time.perf_counter()
-    run()
-    synchronize(device)
-    return time.perf_counter() - start
-
-
-def time_ours(stack: Stack, adapter: LocalAdapter, requests: list[Request], settings: SamplerSettings) -> float:
+def time_ours(stack: Stack, adapter: LocalAdapter, requests: list[Request], settings: SamplerSettings, **repeats) -> Timing:
     short = settings.model_copy(update={"steps": WARMUP_STEPS})
-    return seconds(lambda: sample(stack, requests[: settings.batch_size], adapter, short, progress=False),
-                   lambda: sample(stack, requests, adapter, settings, progress=False), stack.unet.device)
+    return measure(lambda: sample(stack, requests, adapter, settings, progress=False),
+                   lambda: sample(stack, requests[: settings.batch_size], adapter, short, progress=False), stack.unet.device,
+                   **repeats)
 
 
 def time_stock(pipeline: StableDiffusionAdapterPipeline, requests: list[Request], batch: int, settings: SamplerSettings,
-               image_size: int, autocast_dtype: torch.dtype | None = None) -> float:
+               image_size: int, autocast_dtype: torch.dtype | None = None, **repeats) -> Timing:
     """`autocast_dtype`: run the stock pipeline under that autocast (what our sampler's `precision` setting does)."""
     device = pipeline.unet.device
     short = settings.model_copy(update={"steps": WARMUP_STEPS})
@@ -81,7 +72,7 @@ def time_stock(pipeline: StableDiffusionAdapterPipeline, requests: list[Request]
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             run_stock(pipeline, part, batch, run_settings, image_size)
 
-    return seconds(lambda: run(requests[:batch], short), lambda: run(requests, settings), device)
+    return measure(lambda: run(requests, settings), lambda: run(requests[:batch], short), device, **repeats)
 
 
 @torch.no_grad()
@@ -116,9 +107,11 @@ def model_flops(flops: dict, steps: int, images: int, batch: int) -> dict:
     return {"unet_adapter": unet_adapter, "with_vae": unet_adapter + calls * flops["vae_decode"]}
 
 
-def sampling_row(sampler: str, variant: str, precision: str, batch: int, images: int, wall: float, flops: dict | None = None,
+def sampling_row(sampler: str, variant: str, precision: str, batch: int, images: int, timing: Timing, flops: dict | None = None,
                  peak: float | None = None) -> dict:
-    row = {"sampler": sampler, "variant": variant, "precision": precision, "batch": batch, "images": images, "seconds": wall,
+    """One sampling measurement: its median wall time (and every repeat), images/s at that median, MFU."""
+    wall = timing.median
+    row = {"sampler": sampler, "variant": variant, "precision": precision, "batch": batch, "images": images, **timing.summary(),
            "images_per_s": images / wall}
     if flops is not None and peak:
         row |= {"model_flops": flops["unet_adapter"], "mfu": mfu(flops["unet_adapter"], wall, peak),

@@ -1,7 +1,7 @@
 """Scoring throughput: images/s of each per-sample metric as bench.stages.score computes it, and the cost of a cached rerun.
 
 Networks are built before timing (a bench run builds each once); each metric is warmed up on a few images, then
-timed on all of them. Networks with random weights are named so: their numbers are speed only.
+timed on all of them, repeated until steady (bench.perf.timing). Networks with random weights are named so: their numbers are speed only.
 """
 
 import os
@@ -19,6 +19,7 @@ from bench.metrics.detectors import load_detector
 from bench.metrics.features import random_inception_features, shapes_net_features
 from bench.metrics.fidelity import edge_fidelity, edge_leakage, seg_scores
 from bench.metrics.masked import load_lpips, masked_lpips, masked_psnr, masked_ssim
+from bench.perf.timing import measure
 from localctrl.data.conditions import canny
 from localctrl.models.weights import SHAPES_NET_DIR
 from localctrl.shapes.net import align_shapes, load_shapes_net
@@ -61,32 +62,34 @@ def metric_functions(prompts: list[str]) -> dict[str, Callable]:
     }
 
 
-def metric_throughput(images: torch.Tensor, masks: torch.Tensor, reference_edges: torch.Tensor, prompts: list[str]) -> list[dict]:
+def metric_throughput(images: torch.Tensor, masks: torch.Tensor, reference_edges: torch.Tensor, prompts: list[str],
+                      **repeats) -> list[dict]:
     """images uint8 (N, 3, H, W); masks and reference edges (N, 1, H, W); one prompt per image. Rows: metric, images/s."""
     warmup = min(4, max(1, len(images) // 4))
     others = images.roll(1, dims=0)  # the "text-only" image each is compared with outside the mask
     rows = list(range(len(images)))
     results = []
     for name, function in metric_functions(prompts).items():
-        function(images[:warmup], others[:warmup], masks[:warmup], reference_edges[:warmup], rows[:warmup])
-        start = time.perf_counter()
-        function(images, others, masks, reference_edges, rows)
-        wall = time.perf_counter() - start
-        results.append({"metric": name, "images": len(images), "seconds": wall, "images_per_s": len(images) / wall})
+        timing = measure(lambda: function(images, others, masks, reference_edges, rows),
+                         lambda: function(images[:warmup], others[:warmup], masks[:warmup], reference_edges[:warmup], rows[:warmup]),
+                         **repeats)
+        results.append({"metric": name, "images": len(images), **timing.summary(), "images_per_s": len(images) / timing.median})
     return results
 
 
-def cached_rerun(suite: str = "smoke") -> dict:
-    """Wall time of a first `localctrl bench` run of `suite` in empty folders, then of the same run again (all cached)."""
+def cached_rerun(suite: str = "smoke", **repeats) -> dict:
+    """Wall time of a first `localctrl bench` run of `suite` in empty folders (once: it cannot be repeated), then of the
+    same run again, all cached, repeated until steady (bench.perf.timing)."""
     from bench.run import BenchOptions, run_bench  # the whole pipeline: imported only when measured
 
     with tempfile.TemporaryDirectory() as folder, mock.patch.dict(os.environ, {  # a throw-away store: the user's is left alone
             "MLFLOW_TRACKING_URI": f"sqlite:///{Path(folder) / 'mlflow.db'}", "MLFLOW_DISABLE_TELEMETRY": "true"}):
         options = BenchOptions(out=Path(folder) / "out", cache=Path(folder) / "cache")
-        walls = []
-        for _ in range(2):
-            start = time.perf_counter()
-            run_bench(suite, options, console=Console(stderr=True, quiet=True))
-            walls.append(time.perf_counter() - start)
-    first, rerun = walls
-    return {"suite": suite, "first_s": first, "rerun_s": rerun, "rerun_fraction": rerun / first, "speedup": first / rerun}
+        start = time.perf_counter()
+        run_bench(suite, options, console=Console(stderr=True, quiet=True))
+        first = time.perf_counter() - start
+        reruns = measure(lambda: run_bench(suite, options, console=Console(stderr=True, quiet=True)), warmup=lambda: None,
+                         **repeats)  # the first run was the warm-up
+    rerun = reruns.median
+    return {"suite": suite, "first_s": first, "rerun_s": rerun, "rerun_spread": reruns.spread, "reruns_s": list(reruns.seconds),
+            "rerun_fraction": rerun / first, "speedup": first / rerun}

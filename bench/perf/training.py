@@ -18,6 +18,7 @@ import torch
 from diffusers import DDPMScheduler
 
 from bench.perf.flops import synchronize
+from bench.perf.timing import Timing
 from localctrl.config import Z0Settings
 from localctrl.local_adapter import LocalAdapter
 from localctrl.models.adapters import build_adapter, default_kind
@@ -56,7 +57,8 @@ def _status_kb(status: Path, field: str) -> int:
 
 def training_throughput(stack: Stack, device: str | torch.device, batch: int = 4, steps: int = 10, warmup: int = 3,
                         mixed_precision: torch.dtype | None = torch.bfloat16, checkpointing: bool = True, seed: int = 0) -> dict:
-    """Optimiser steps/s over `steps` timed steps after `warmup` steps, and the peak memory of all of them."""
+    """Optimiser steps/s (at the median step time, with the steps' spread) over `steps` timed steps after `warmup`
+    steps, and the peak memory of all of them."""
     device = torch.device(device)
     frozen = mixed_precision or torch.float32
     freeze(stack, frozen, device)
@@ -90,11 +92,15 @@ def training_throughput(stack: Stack, device: str | torch.device, batch: int = 4
         for _ in range(warmup):
             step()
         synchronize(device)
-        start = time.perf_counter()
-        for _ in range(steps):
+        walls = []
+        for _ in range(steps):  # each step timed on its own: their spread says how steady the rate is
+            tic = time.perf_counter()
             step()
-        synchronize(device)
-        wall = time.perf_counter() - start
-    return {"batch": batch, "steps": steps, "seconds": wall, "steps_per_s": steps / wall, "images_per_s": batch * steps / wall,
+            synchronize(device)
+            walls.append(time.perf_counter() - tic)
+    timing = Timing(tuple(walls))
+    per_step = timing.median
+    return {"batch": batch, "steps": steps, "seconds": sum(walls), "step_seconds": per_step, "spread": timing.spread,
+            "steps_per_s": 1 / per_step, "images_per_s": batch / per_step,
             "frozen_dtype": str(frozen).removeprefix("torch."), "gradient_checkpointing": checkpointing,
             "adapter_parameters": sum(p.numel() for p in adapter.parameters()), **memory}

@@ -84,7 +84,8 @@ def test_cpu_preset_table_and_json_carry_the_ratios(tmp_path, monkeypatch):
 
     # The cached smoke rerun is the bench pipeline (tested in test_bench_run); here only its place in the report.
     monkeypatch.setattr(bench.perf.scoring, "cached_rerun",
-                        lambda suite: {"suite": suite, "first_s": 10.0, "rerun_s": 1.0, "rerun_fraction": 0.1, "speedup": 10.0})
+                        lambda suite, **repeats: {"suite": suite, "first_s": 10.0, "rerun_s": 1.0, "rerun_spread": 0.02,
+                                                  "rerun_fraction": 0.1, "speedup": 10.0})
     result, table = run_perf(PerfOptions(preset="cpu", quick=True, out=tmp_path / "cpu.json"))
     assert json.loads((tmp_path / "cpu.json").read_text())["ratios"] == result["ratios"]
     for name in ("fp32, batch 1", "fp32, batch 2", "bf16 autocast, batch 2"):
@@ -94,7 +95,47 @@ def test_cpu_preset_table_and_json_carry_the_ratios(tmp_path, monkeypatch):
     assert all(row["images_per_s"] > 0 for row in result["scoring"])
     assert result["training"]["steps_per_s"] > 0 and result["training"]["peak_memory_mb"] > 0
     assert set(result["goals"]) == {"sampler_vs_per_image_loop", "sampler_vs_same_batch"}
-    assert "ours ÷ it" in table and "one image a call" in table and "fully cached rerun 1.0 s" in table
+    assert "ours ÷ it" in table and "one image a call" in table and "fully cached rerun 1.00 ±2% s" in table
+    # --quick says what its numbers are for, and judges no goal
+    assert "not for reading" in table and all(goal["met"] is None for goal in result["goals"].values())
+    goals = [line for line in table.splitlines() if line.startswith("goal ")]
+    assert len(goals) == 2 and all(line.endswith("not judged (--quick)") for line in goals)
+
+
+def test_a_timing_repeats_until_its_spread_is_small_or_its_repeats_run_out():
+    from bench.perf.timing import measure
+
+    def clock_of(durations):  # a fake clock that advances by each run's duration
+        now, calls = [0.0], iter(durations)
+
+        def clock():
+            return now[0]
+
+        def run():
+            now[0] += next(calls)
+        return clock, run
+
+    clock, run = clock_of([9.0, 1.0, 1.5, 1.0, 1.01, 1.0])  # a slow warm-up, a noisy repeat, then steady ones
+    timing = measure(run, clock=clock, min_repeats=3, max_repeats=5)
+    assert timing.seconds == pytest.approx((1.0, 1.5, 1.0, 1.01, 1.0))  # the warm-up (9 s) is not among them
+    assert timing.median == 1.0 and timing.min == 1.0 and timing.spread == pytest.approx(0.5)  # still noisy: ran out
+    clock, run = clock_of([5.0, 2.0, 2.02, 2.01])
+    steady = measure(run, clock=clock, min_repeats=3)
+    assert len(steady.seconds) == 3 and steady.spread == pytest.approx(0.02 / 2.01)  # (max − min) / median
+    clock, run = clock_of([1.0] + [30.0] * 5)
+    assert len(measure(run, clock=clock, min_repeats=3, budget_s=20.0).seconds) == 2  # the budget stops it after two
+
+
+@pytest.mark.parametrize("value, spread, floor, verdict", [(1.5, 0.1, 1.3, True), (1.2, 0.05, 1.3, False),
+                                                           (1.35, 0.1, 1.3, None), (0.05, 4.0, 0.95, None)])
+def test_a_goal_is_judged_only_when_its_spread_is_smaller_than_its_distance_to_the_floor(value, spread, floor, verdict):
+    """The last case is the nonsense of issue 18 (0.05 from two noisy images): undecided, not "NOT met"."""
+    from bench.perf.timing import goal_lines, judge
+
+    goal = judge(value, spread, floor=floor)
+    assert goal["met"] is verdict
+    line = goal_lines({"g": goal})[0]
+    assert ("undecided" in line) == (verdict is None) and ("NOT met" in line) == (verdict is False)
 
 
 def test_cli_refuses_an_unknown_preset():
