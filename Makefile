@@ -24,6 +24,7 @@ demo: $(INSTALLED)
 	$(BIN)/localctrl report --suite shapes-quick
 
 test: $(INSTALLED)
+	scripts/install_chromium.sh
 	$(BIN)/python -m pytest
 
 clean-venv:

@@ -577,14 +577,38 @@ def stack(
 def ui(
     host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps runs private to this machine.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the first runs table in a browser once the UI answers.")] = False,
 ) -> None:
-    """Open the MLflow UI on the store localctrl logs to (MLFLOW_TRACKING_URI or ./localctrl-runs)."""
-    from localctrl.common.tracking import tracking_uri, ui_command
+    """Open the MLflow UI on the store localctrl logs to (MLFLOW_TRACKING_URI or ./localctrl-runs), with direct links
+    to the bench and train experiments' runs tables (MLflow 3 opens an experiment on its GenAI overview otherwise)."""
+    import time
+    import urllib.request
+    import webbrowser
 
+    from localctrl.common.tracking import runs_links, tracking_uri, ui_command
+
+    links = runs_links(host=host, port=port)
     console.print(f"MLflow UI for {tracking_uri()} at http://{host}:{port} (Ctrl-C to stop)")
+    for name, link in links.items():
+        console.print(f"  {name} runs: {link}")
+    if not links:
+        console.print("  (no bench or train runs in this store yet)")
+    sys.stdout.flush()  # the links before the server's own log, also when stdout is a pipe
+    server = subprocess.Popen(ui_command(host=host, port=port))
     try:
-        raise typer.Exit(subprocess.call(ui_command(host=host, port=port)))
+        if open_browser and links:
+            deadline = time.monotonic() + 120
+            while server.poll() is None and time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(f"http://{host}:{port}/health", timeout=2).close()
+                    webbrowser.open(next(iter(links.values())))
+                    break
+                except OSError:
+                    time.sleep(0.5)
+        raise typer.Exit(server.wait())
     except KeyboardInterrupt:
+        server.terminate()
+        server.wait()
         raise typer.Exit(0) from None
 
 

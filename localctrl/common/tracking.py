@@ -20,6 +20,10 @@ from localctrl.common.locks import locked
 from localctrl.errors import InputError, NotAvailableError
 
 RUNS_DIR = "localctrl-runs"
+# MLflow 3's "model training" experiment kind (its UI's CUSTOM_MODEL_DEVELOPMENT), not GenAI: set on every experiment
+# localctrl logs to. In MLflow 3.17 the experiment's bare link still opens the GenAI overview whatever the tag says
+# (checked in headless Chromium), so `localctrl ui` links straight to each experiment's runs table (`runs_links`).
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 UI_HOST = "127.0.0.1"  # never expose runs beyond this machine unless the user asks
 
 
@@ -89,9 +93,11 @@ def experiment_id(name: str, workdir: str | Path | None = None) -> str:
     use_tracking(workdir)
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
+        if EXPERIMENT_KIND[0] not in found.tags:  # made by an older localctrl
+            mlflow.MlflowClient().set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
         return found.experiment_id
     try:
-        return mlflow.create_experiment(name, artifact_location=artifact_root(workdir))
+        return mlflow.create_experiment(name, artifact_location=artifact_root(workdir), tags=dict([EXPERIMENT_KIND]))
     except MlflowException:  # another process created it since we looked
         if (found := mlflow.get_experiment_by_name(name)) is None:
             raise
@@ -159,6 +165,19 @@ def start_run(
         if params:
             mlflow.log_params(flatten(params))
         yield run
+
+
+def runs_links(host: str = UI_HOST, port: int = 5000, names: tuple[str, ...] = ("bench", "train"),
+               workdir: str | Path | None = None) -> dict[str, str]:
+    """The MLflow UI's runs-table link of each experiment in `names` that the store holds (name → URL)."""
+    import mlflow
+
+    use_tracking(workdir)
+    links = {}
+    for name in names:
+        if (found := mlflow.get_experiment_by_name(name)) is not None:
+            links[name] = f"http://{host}:{port}/#/experiments/{found.experiment_id}/runs"
+    return links
 
 
 def ui_command(host: str = UI_HOST, port: int = 5000, workdir: str | Path | None = None) -> list[str]:
