@@ -20,7 +20,7 @@ from diffusers import DDPMScheduler
 from diffusers.optimization import get_scheduler
 
 from localctrl.common.checkpoints import describe_changes, load_training_state, save_training_state, step_generator
-from localctrl.common.files import check_writable, read_json, remove_stray_temporaries, write_text
+from localctrl.common.files import check_writable, read_image, read_json, remove_stray_temporaries, write_text
 from localctrl.common.grids import save_captioned_grid
 from localctrl.common.tracking import check_tracking, start_run
 from localctrl.config import TrainConfig
@@ -151,6 +151,7 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
                 grid = save_captioned_grid(to_uint8(images), validation_batch.captions, out / "validation" / f"step-{step:06d}.png",
                                            masks=validation_batch.masks)
                 mlflow.log_artifact(str(grid), "validation")
+                mlflow.log_image(read_image(grid, "RGB"), key="validation", step=step)  # the run page's image slider
                 settings = {"masked_training": config.masked, "condition": config.condition, "base": config.base}
                 local.save_pretrained(out / "adapter-last", **settings)
                 score = metrics[chosen] if higher_is_better else -metrics[chosen]  # best: the highest score

@@ -67,6 +67,8 @@ def test_losses_params_and_validation_are_logged(tmp_path):
     assert json.loads((result.best_adapter / "localctrl.json").read_text())["masked_training"] is True
     artifacts = {entry.path for entry in mlflow.MlflowClient().list_artifacts(result.run_id, "validation")}
     assert artifacts == {"validation/step-000002.png", "validation/step-000004.png"}
+    images = [entry.path for entry in mlflow.MlflowClient().list_artifacts(result.run_id, "images") if entry.path.endswith(".png")]
+    assert sorted(path.split("+")[2] for path in images if "validation+step+" in path) == ["2", "4"]  # mlflow.log_image steps
     assert mlflow.artifacts.load_dict(f"runs:/{result.run_id}/config.json")["z0"]["weight"] == 0.01
 
 
