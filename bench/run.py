@@ -28,7 +28,7 @@ from bench.stages.items import CHUNK, example_set, load_items
 from bench.stages.log import log_suite
 from bench.stages.methods import resolve_method
 from bench.stages.plan import Task, chunks, image_problems, plan_tasks, shard_of
-from bench.stages.qualitative import write_qualitative
+from bench.stages.qualitative import COMPARISON_ITEMS, write_qualitative
 from bench.stages.score import score_method
 from bench.stages.train import needs_training, train_method
 from bench.suite import Suite, SuiteError, load_suite, suite_file
@@ -242,6 +242,8 @@ def finish(suite: Suite, options: BenchOptions, name_or_path: str, out: Path, st
         progress.advance(scoring)
     labels = {name: spec.label or name for name, spec in suite.methods.items()}
     qualitative = write_qualitative(tasks, items, labels, out / "qualitative")
+    # the comparison page's material (reports.comparison): the same, for the first COMPARISON_ITEMS items
+    comparison = write_qualitative(tasks, items, labels, out / "comparison", count=COMPARISON_ITEMS)
     result = BenchResult(suite, out, counts, results)
     if options.log:
         names = {"fid.features": scorers.fid_name or "off", "clip": scorers.clip_name or "off", "lpips": scorers.lpips_name or "off"}
@@ -251,7 +253,7 @@ def finish(suite: Suite, options: BenchOptions, name_or_path: str, out: Path, st
                         {name: method.weights for name, method in methods.items()})
         try:
             result.run_id = log_suite(suite, key, counts, methods, results, tables, grids, names, str(suite_file(name_or_path)),
-                                      scorers.notes, qualitative, rehearsal=rehearsal)
+                                      scorers.notes, qualitative, rehearsal=rehearsal, comparison=comparison)
         except (MlflowException, OSError) as error:  # the store went away during the run
             raise NotAvailableError(f"could not log to the MLflow store {tracking_uri()} ({str(error).splitlines()[0]}); nothing is "
                                     f"lost: the images and scores are in {out}, and the same command run again logs them") from None

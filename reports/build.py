@@ -9,6 +9,7 @@ Files (in --out):
     mask-bins.{md,tex,csv}         in-mask fidelity by mask size (small / medium / large)
     all-metrics.csv                every logged aggregate, long format (run, method, metric, mean, ci_lo, ci_hi)
     figures/*.png, figures/*.pdf   tradeoff, lambda, qualitative, training
+    comparison.html, comparison/   per item, every method's image and per-sample scores, sortable (reports.comparison)
 """
 
 import tempfile
@@ -20,13 +21,14 @@ import pandas as pd
 
 from localctrl.config import CiFormat, Section
 from reports import ablations, anchors, captions, main_table, mask_bins, tables
+from reports.comparison import build_page
 from reports.figures import save
 from reports.figures.qualitative import qualitative_figure
 from reports.figures.sweep_curves import lambda_figure
 from reports.figures.tradeoff import tradeoff_figure
 from reports.figures.training import training_figure
 from reports.paired import Paired, paired_comparisons
-from reports.runs import ReportError, SuiteRun, download_folder, latest_run_id, load_suite_run, read_text
+from reports.runs import ReportError, SuiteRun, download_folder, latest_run_id, load_suite_run, per_sample, read_text
 
 ARTIFACT_PATH = "report"
 
@@ -195,6 +197,25 @@ def log_report(runs: list[SuiteRun], out: Path, files: list[Path]) -> list[str]:
     return [f"{run.run_id}/{path}" for run in runs]
 
 
+def write_comparison_pages(runs: list[SuiteRun], markdown: str, drawn: list[tuple[str, str]], out: Path, files: list[Path],
+                           notes: list[str]) -> list[str]:
+    """One comparison page per run (reports.comparison) from its comparison/ artifacts; returns the pages' file names."""
+    pages = []
+    for run in runs:
+        name = "comparison" + (f"-{run.short_id}" if len(runs) > 1 else "")
+        with tempfile.TemporaryDirectory() as temporary:
+            local = download_folder(run.run_id, "comparison", Path(temporary))
+            if local is None:
+                notes.append(f"comparison page: run {run.short_id} has no comparison/ artifacts (logged by an older bench)")
+                continue
+            frames = {method.name: frame for method in run.methods if (frame := per_sample(method)) is not None}
+            labels = {method.name: method.label for method in run.methods}
+            figures = [(f"figures/{figure}.png", title) for figure, title in drawn]
+            files += build_page(local, frames, labels, out, f"{run.suite} run {run.short_id}", markdown, figures, name)
+        pages.append(f"{name}.html")
+    return pages
+
+
 def build_report(run_ids: list[str], options: ReportOptions = ReportOptions()) -> Report:
     runs = [load_suite_run(run_id) for run_id in run_ids]
     if len({run.run_id for run in runs}) < len(runs):
@@ -211,6 +232,9 @@ def build_report(run_ids: list[str], options: ReportOptions = ReportOptions()) -
     drawn = draw_figures(runs, out / "figures", files, notes) if options.figures else []
     if drawn:
         sections += ["## Figures", ""] + [f"![{title}](figures/{name}.png)\n" for name, title in drawn]
+    pages = write_comparison_pages(runs, markdown, drawn, out, files, notes)
+    if pages:
+        sections += ["## Comparison pages", ""] + [f"- [{page}]({page}): per item, every method's image and scores" for page in pages] + [""]
     if notes:
         sections += ["## Notes", ""] + [f"- {note}" for note in notes] + [""]
     header = f"# Report: {', '.join(f'{run.suite} run {run.run_id}' for run in runs)}\n"

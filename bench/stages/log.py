@@ -25,7 +25,7 @@ def find_run(filter_string: str) -> str | None:
 
 def log_suite(suite: Suite, bench_key: str, plan_counts: dict[str, int], methods: dict[str, Method], results: dict[str, dict],
               tables: dict[str, Path], grids: dict[str, Path], scorer_names: dict[str, str], suite_file: str, notes: list[str],
-              qualitative: Path, rehearsal: bool = False) -> str:
+              qualitative: Path, rehearsal: bool = False, comparison: Path | None = None) -> str:
     """Log the invocation; returns the parent run id. A rehearsal (stand-in weights) is tagged `localctrl.rehearsal`."""
     use_tracking()
     parent_id = find_run(f"tags.`localctrl.bench.key` = '{bench_key}' and tags.`localctrl.bench.role` = 'suite'")
@@ -40,6 +40,8 @@ def log_suite(suite: Suite, bench_key: str, plan_counts: dict[str, int], methods
         if notes:
             mlflow.log_text("\n".join(notes) + "\n", "notes.txt")
         mlflow.log_artifacts(str(qualitative), "qualitative")
+        if comparison is not None:
+            mlflow.log_artifacts(str(comparison), "comparison")
         children = {}
         for name, method in methods.items():
             child_id = find_run(f"tags.`localctrl.bench.parent` = '{parent.info.run_id}' and tags.`localctrl.method` = '{name}'")

@@ -2,7 +2,8 @@
 
 For the first items (first seed): the condition, the evaluation mask and every method's image, as PNGs, plus
 `qualitative.json` naming them with the prompt — so `localctrl report` can draw "condition, mask, each method"
-rows from MLflow alone, without the bench's output folder.
+rows from MLflow alone, without the bench's output folder. The same material for the first COMPARISON_ITEMS items
+feeds the report's comparison page (reports.comparison).
 """
 
 import json
@@ -14,6 +15,8 @@ import torch
 from bench.stages.items import BenchItems
 from bench.stages.plan import Task
 from localctrl.common.files import write_png, write_text
+
+COMPARISON_ITEMS = 200  # shapes-quick: all 64 (about 1.5 MB); a 5,000-item suite: the first 200 (its images are large)
 
 
 def write_qualitative(tasks: list[Task], items: BenchItems, labels: dict[str, str], folder: Path, count: int = 4) -> Path:

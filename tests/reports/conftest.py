@@ -80,16 +80,16 @@ def aggregates(frame: pd.DataFrame, fid: float) -> dict[str, float]:
     return result | {"fid": fid, "fid_ci_lo": fid - 5, "fid_ci_hi": fid + 6, "kid": fid / 1000}
 
 
-def write_qualitative(folder: Path, methods: list[str], labels: dict[str, str]) -> Path:
+def write_qualitative(folder: Path, methods: list[str], labels: dict[str, str], count: int = 2) -> Path:
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     items = []
-    for k in range(2):
+    for k in range(count):
         item_id = f"scene-{k:06d}"
         condition = np.zeros((SIZE, SIZE), np.uint8)
         condition[8:24, 8] = condition[8:24, 23] = condition[8, 8:24] = condition[23, 8:24] = 255  # a square's edges
         mask = np.zeros((SIZE, SIZE), np.uint8)
-        mask[4 + k : 20 + k, 4:20] = 255
+        mask[4 + k : 20 + k, 4 : 20 + 2 * k] = 255  # growing: the items fall into different mask-size bins
         Image.fromarray(condition).save(folder / f"{item_id}-condition.png")
         Image.fromarray(mask).save(folder / f"{item_id}-mask.png")
         images = {}
@@ -125,9 +125,10 @@ def log_synthetic_suite(folder: Path, shift: float = 0.0) -> str:
                                weights=spec.weights)
     labels = {name: spec.label or name for name, spec in suite.methods.items()}
     qualitative = write_qualitative(folder / f"qualitative-{uuid.uuid4().hex[:6]}", list(suite.methods), labels)
+    comparison = write_qualitative(folder / f"comparison-{uuid.uuid4().hex[:6]}", list(suite.methods), labels, count=ITEMS)
     return log_suite(suite, uuid.uuid4().hex, {"items": ITEMS, "images": ITEMS * len(SEEDS) * 6}, methods, results, tables, {},
                      {"fid.features": "shapes-net", "clip": "off", "lpips": "off"}, "name: synthetic\n", ["a note from the bench"],
-                     qualitative)
+                     qualitative, comparison=comparison)
 
 
 @pytest.fixture(scope="session")
