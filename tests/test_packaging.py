@@ -30,7 +30,7 @@ def test_wheel_contains_code_and_suites_and_runs(tmp_path):
     assert "cli.py" in names
     shipped = ("localctrl/weights/shapes-base/unet/diffusion_pytorch_model.safetensors", "localctrl/weights/shapes-base/tokenizer/tokenizer.json",
                 "localctrl/weights/shapes-net/model.safetensors", "localctrl/data/ade20k-palette.json", "reports/published.yaml",
-                "suites/controlnetpp-canny-sd15.yaml")
+                "suites/controlnetpp-canny-sd15.yaml", "reports/templates/comparison.html.j2")  # the comparison page
     for required in ("localctrl/models/stacks.py", "bench/suite.py", "bench/stages/plan.py", "reports/tables.py", "suites/smoke.yaml", *shipped):
         assert required in names, required
     assert not any(name.startswith("tests/") for name in names)
