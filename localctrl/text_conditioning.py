@@ -57,9 +57,6 @@ class TextConditioning:
     def __getitem__(self, rows) -> "TextConditioning":
         return TextConditioning(*(None if part is None else part[rows] for part in (self.context, self.pooled, self.time_ids)))
 
-    def __len__(self) -> int:
-        return len(self.context)
-
     @staticmethod
     def cat(parts: Sequence["TextConditioning"]) -> "TextConditioning":
         first = parts[0]

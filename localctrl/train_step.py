@@ -4,8 +4,6 @@ Shared by `localctrl.train` (the full loop: data, accumulation, logging) and `be
 a bare GPU machine), so the measured step is the trained one. No MLflow or accelerate here on purpose.
 """
 
-from contextlib import nullcontext
-
 import torch
 from diffusers import DDPMScheduler
 
@@ -39,9 +37,8 @@ def noisy_latents(stack: Stack, scheduler: DDPMScheduler, images: torch.Tensor, 
     """(latents z0, noise ε, timesteps t, z_t) for images in [0, 1], every random draw from `generator`.
 
     The latents are scaled by the stack's VAE factor (SD 1.x 0.18215, SDXL 0.13025) and cast to the UNet's dtype."""
-    vae = stack.vae
-    with torch.autocast(images.device.type, enabled=False) if vae.dtype == torch.float32 else nullcontext():
-        posterior = vae.encode(images.to(vae.dtype) * 2 - 1).latent_dist
+    vae = stack.vae  # called outside the step's autocast: an fp32 VAE (SDXL's, `freeze`) encodes in fp32
+    posterior = vae.encode(images.to(vae.dtype) * 2 - 1).latent_dist
     latents = (posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator).to(posterior.mean))
     latents = (latents * vae.config.scaling_factor).to(stack.unet.dtype)
     noise = torch.randn(latents.shape, generator=generator).to(latents)

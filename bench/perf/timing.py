@@ -8,6 +8,7 @@ Written here rather than taken from timeit or pytest-benchmark: the GPU needs a 
 the perf JSON keeps every repeat beside the verdict.
 """
 
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,9 +28,7 @@ class Timing:
 
     @property
     def median(self) -> float:
-        ordered = sorted(self.seconds)
-        middle = len(ordered) // 2
-        return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+        return statistics.median(self.seconds)
 
     @property
     def min(self) -> float:

@@ -157,7 +157,7 @@ TINY_XL = Architecture(
     image_size=64,
     vae=dict(TINY.vae, scaling_factor=0.13025, force_upcast=True),
     text_encoder=dict(TINY.text_encoder),
-    text_encoder_2=dict(TINY.text_encoder, hidden_size=32, projection_dim=32),
+    text_encoder_2=dict(TINY.text_encoder),  # the same small CLIP shape, its own weights (its projection: the pooled 32)
     unet=dict(
         SDXL_UNET_LAYOUT,
         sample_size=16,

@@ -35,7 +35,14 @@ def test_in_a_browser_the_table_images_and_controls_render(built):
     assert f"{ITEMS} of {ITEMS} items" in dom
     for control in ('id="view"', 'id="metric"', 'id="bin"', 'id="method-a"', 'id="method-b"', 'name="method"'):
         assert control in dom, control
-    assert "Edge F1" in dom or "edge F1" in dom  # the per-sample metrics under each image
+    # under each image, its own per-sample scores: the global adapter's edge F1 on the first item, as the scores say
+    from bench.metrics.registry import label
+    from reports.runs import load_suite_run, per_sample
+
+    run = load_suite_run(built.runs[0].run_id)
+    scores = per_sample(next(m for m in run.methods if m.name == "global")).query("seed == 0").set_index("item_id")
+    first_row = table[table.index('data-item="scene-000000"'):table.index('data-item="scene-000001"')]
+    assert f'data-key="edge_f1_in">{label("edge_f1_in")}: {scores.loc["scene-000000", "edge_f1_in"]:.3f}' in first_row
     assert screenshot(url, "comparison-page.png").stat().st_size > 10_000
 
 
