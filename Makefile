@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.localctrl-installed
 export HF_HUB_OFFLINE ?= 1
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: demo test install clean-venv
+.PHONY: demo test install readme clean-venv
 
 install: $(INSTALLED)
 
@@ -22,6 +22,16 @@ demo: $(INSTALLED)
 	$(BIN)/localctrl doctor
 	$(BIN)/localctrl bench --suite shapes-quick
 	$(BIN)/localctrl report --suite shapes-quick
+
+# The README's shapes-quick table and figure from a run of this commit: a fresh store and adapter cache, so nothing is
+# reused from earlier code; `localctrl report --doc` rewrites only the block between the README's markers.
+READMERUN := localctrl-runs/readme
+readme: $(INSTALLED)
+	rm -rf $(READMERUN)
+	MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/$(READMERUN)/mlflow.db $(BIN)/localctrl bench --suite shapes-quick \
+		--out $(READMERUN)/bench --cache $(READMERUN)/cache
+	MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/$(READMERUN)/mlflow.db $(BIN)/localctrl report --suite shapes-quick \
+		--out $(READMERUN)/report --doc README.md
 
 test: $(INSTALLED)
 	scripts/install_chromium.sh

@@ -17,13 +17,25 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from localctrl.config import AdapterKind, CiFormat, PerfPrecision, PerfPreset, Precision, PrepareFit, Scheduler, validated
+from localctrl.common import quiet
+from localctrl.config import (
+    AdapterKind,
+    CiFormat,
+    PerfOnly,
+    PerfPrecision,
+    PerfPreset,
+    Precision,
+    PrepareFit,
+    Scheduler,
+    validated,
+)
 from localctrl.errors import InputError, LocalctrlError
 from suites import available_suites
 
 # transformers draws a "Loading weights" bar per model and "Writing model shards" per save (hub progress bars): noise
 # here, where our own progress bars show the long steps. `localctrl fetch` turns them back on for its downloads.
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+quiet.install()  # and the library notes a user cannot act on (localctrl.common.quiet names each)
 
 console = Console(highlight=False)  # notes and paths name things like lpips[alexnet]: no markup guessing
 errors = Console(stderr=True, highlight=False, soft_wrap=True)  # an error is one line, never wrapped into several
@@ -108,7 +120,7 @@ def train(
     result = run_training(settings, resume=not fresh)
     if result.run_id is None:  # a non-main DDP process: the main one reports
         return
-    console.print(f"Trained {result.steps} steps; best validation in-mask edge F1 {result.best_metric:.3f}")
+    console.print(f"Trained {result.steps} steps; best validation {result.best_metric_name} {result.best_value:.3f}")
     console.print(f"Adapters: {result.best_adapter.resolve()} (best), {result.last_adapter.resolve()} (last); MLflow run {result.run_id}")
 
 
@@ -234,6 +246,8 @@ def report(
     paired: Annotated[bool, typer.Option(help="Paired-bootstrap comparisons with the reference (daggers in the table).")] = True,
     figures: Annotated[bool, typer.Option(help="Draw the figures (PNG and PDF).")] = True,
     log: Annotated[bool, typer.Option(help="Also log the report as artifacts (report/) of the parent run(s).")] = True,
+    doc: Annotated[Path | None, typer.Option(help="Markdown file (README.md) whose marked block for the suite gets the main "
+                                                  "table and trade-off figure (`make readme`).")] = None,
 ) -> None:
     """Paper tables (Markdown, LaTeX, CSV) and figures from bench runs in MLflow, logged with the parent run."""
     from reports.build import ReportOptions, build_report, resolve_run_ids
@@ -242,7 +256,7 @@ def report(
         raise InputError(f"unexpected arguments {' '.join(ctx.args)} (several run ids go after --compare)")
     ids = resolve_run_ids(suite_run, suite, [*compare, *ctx.args] if compare else None)
     options = validated(ReportOptions, "localctrl report", out=out, reference=reference, ci=ci, metrics=metrics, paired=paired,
-                        figures=figures, log=log)
+                        figures=figures, log=log, doc=doc)
     result = build_report(ids, options)
     typer.echo(result.markdown)
     for note in result.notes:
@@ -250,6 +264,8 @@ def report(
     console.print(f"{len(result.files)} files (tables, figures, report.md) → {result.out.resolve()}")
     for logged in result.logged:
         console.print(f"logged as MLflow artifacts: runs:/{logged}")
+    if result.documented:
+        console.print(f"the suite's table and figure → {', '.join(str(path) for path in result.documented)}")
 
 
 @app.command()
@@ -271,6 +287,7 @@ def perf(
                                                            "(default 480).")] = None,
     rerun: Annotated[bool, typer.Option(help="cpu: measure a fully cached rerun of the smoke suite.")] = True,
     quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes: runs the preset's code path in seconds (tests).")] = False,
+    only: Annotated[PerfOnly | None, typer.Option(help="Run one measurement of the preset alone (its own JSON).")] = None,
 ) -> None:
     """Throughput side by side: sampler vs diffusers, metrics, cached rerun, training; a table with ratios and a JSON."""
     from bench.perf.presets import PerfOptions, run_perf
@@ -281,10 +298,10 @@ def perf(
         raise InputError(f"--batches '{batches}': expected comma-separated whole numbers, e.g. 1,8,16") from None
     options = validated(PerfOptions, "localctrl perf", preset=preset, out=out, base=base, device=device, steps=steps, batches=sizes,
                         images=images, train_steps=train_steps, precision=precision, compile=compile, budget_s=budget_s,
-                        xl_base=xl_base, xl_budget_s=xl_budget_s, rerun_suite="smoke" if rerun else None, quick=quick)
+                        xl_base=xl_base, xl_budget_s=xl_budget_s, rerun_suite="smoke" if rerun else None, quick=quick, only=only)
     result, table = run_perf(options)
-    typer.echo(f"JSON → {Path(result['options']['out']).resolve()}")
-    typer.echo(table)  # last: the end of a log shows it
+    typer.echo(table)
+    typer.echo(f"JSON → {Path(result['options']['out']).resolve()}")  # last: where the numbers went
 
 
 # --- data ------------------------------------------------------------------------------------------------------------
@@ -529,7 +546,11 @@ def fetch(
         console.print("Nothing downloaded.")
         return
     download(items, say=console.print)
-    console.print(f"Done: suite '{loaded.name}' has its weights" + (" (other things are still missing, above)." if others else "."))
+    import torch
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    console.print(f"Done: suite '{loaded.name}' has its weights → {HF_HUB_CACHE} (file URLs: {torch.hub.get_dir()}/checkpoints)"
+                  + (" (other things are still missing, above)." if others else "."))
 
 
 @app.command()
@@ -540,21 +561,25 @@ def convert(
     from localctrl.models.convert import convert_to_safetensors
 
     written = convert_to_safetensors(name_or_folder, say=console.print)
-    console.print(f"{len(written)} safetensors file(s) written; localctrl loads them from now on.")
+    folders = sorted({str(path.parent.resolve()) for path in written})
+    console.print(f"{len(written)} safetensors file(s) written" + (f" → {', '.join(folders)}" if folders else "")
+                  + "; localctrl loads them from now on.")
 
 
 @app.command()
 def stack(
     base: Annotated[str, typer.Argument(help="tiny | sd15-random | a diffusers pipeline folder | a cached hub id")] = "tiny",
     seed: Annotated[int, typer.Option(help="Seed of random-weight stacks.")] = 0,
-    adapter: Annotated[Literal[AdapterKind, "none"], typer.Option(help="Also build a random adapter of this kind and check it fits.")] = "full",
+    adapter: Annotated[Literal[AdapterKind, "none"] | None, typer.Option(
+        help="Also build a random adapter of this kind and check it fits (default: the base's own, full or full_xl).")] = None,
     save: Annotated[Path | None, typer.Option(help="Write the stack (and adapter) in the diffusers folder format here.")] = None,
 ) -> None:
     """Load or build a model stack, print its parts and check an adapter lines up with its UNet."""
-    from localctrl.models.adapters import adapter_feature_shapes, build_adapter
+    from localctrl.models.adapters import adapter_feature_shapes, build_adapter, default_kind
     from localctrl.models.stacks import RANDOM_BASES, load_stack
 
     loaded = load_stack(base, seed=seed)
+    adapter = adapter or default_kind(loaded)
     table = Table("module", "parameters", title=f"Stack {loaded.source} ({loaded.image_size}² images)")
     for name, count in loaded.parameter_counts().items():
         table.add_row(name, f"{count / 1e6:.2f} M")

@@ -14,12 +14,11 @@ same key on any machine. tests/bench/test_keys.py states, key by key, what must 
 """
 
 import hashlib
-import json
 
 import torch
-from torch import nn
 
-from localctrl.config import SamplerSettings, TrainConfig
+from localctrl.common.hashing import json_hash, module_hash, tensor_hash  # noqa: F401  (bench.keys names them too)
+from localctrl.config import DataSettings, SamplerSettings, TrainConfig
 from localctrl.shapes.render import GROUND_TRUTH_VERSIONS
 from localctrl.shapes.segmenter import VERSION as SEGMENTER_VERSION
 
@@ -27,19 +26,9 @@ SCORE_VERSION = 2  # 2: in-mask fidelity NaN where the mask holds no structure; 
 # Sampler settings in every sampler key; those added to SamplerSettings since enter a key only when set, so images
 # cached before they existed keep their keys.
 SAMPLER_KEY_FIELDS = ("scheduler", "steps", "guidance", "precision")
-
-
-def json_hash(value) -> str:
-    """sha256 of canonical JSON (sorted keys; floats as Python writes them)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def tensor_hash(tensor: torch.Tensor) -> str:
-    """sha256 of a tensor's dtype, shape and bytes."""
-    data = tensor.detach().cpu().contiguous()
-    digest = hashlib.sha256(f"{data.dtype}{tuple(data.shape)}".encode())
-    digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
-    return digest.hexdigest()
+# How training batches are made (localctrl.data.loader, .latent_cache), not what they hold: in no training key, so
+# adapters trained before these settings existed keep their keys (cache_latents only when set).
+INPUT_PIPELINE_FIELDS = (*DataSettings.SCHEDULING_FIELDS, "cache_latents")
 
 
 class StackedHash:
@@ -57,15 +46,6 @@ class StackedHash:
 
     def hexdigest(self) -> str:
         return self.digest.hexdigest()
-
-
-def module_hash(module: nn.Module) -> str:
-    """sha256 over a module's state dict (names, dtypes, shapes, bytes): identifies its weights."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor_hash(tensor).encode())
-    return digest.hexdigest()
 
 
 def stack_key(stack) -> str:
@@ -94,10 +74,12 @@ def task_key(base: str, method: str, prompt: str, seed: int, sampler: dict, cond
 
 
 def training_key(config: TrainConfig) -> str:
-    """The trained adapter's folder name: every training setting but where it is written, and, for a condition of the
-    shapes world whose ground truth has changed, the version of that ground truth; for seg there, the version of the
-    segmenter that validation picks adapter-best with (so no stale adapter is reused)."""
-    settings = config.model_dump(mode="json", exclude={"out"})
+    """The trained adapter's folder name: every training setting but where it is written and how its batches are made,
+    and, for a condition of the shapes world whose ground truth has changed, the version of that ground truth; for seg
+    there, the version of the segmenter that validation picks adapter-best with (so no stale adapter is reused)."""
+    settings = config.model_dump(mode="json", exclude={"out": True, "data": set(INPUT_PIPELINE_FIELDS)})
+    if config.data.cache_latents:  # trains the same up to float rounding: its own adapter, keys without it unchanged
+        settings["data"]["cache_latents"] = True
     if config.data.source == "shapes" and config.condition in GROUND_TRUTH_VERSIONS:
         settings["ground_truth_version"] = GROUND_TRUTH_VERSIONS[config.condition]
     if config.data.source == "shapes" and config.condition == "seg":

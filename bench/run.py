@@ -6,6 +6,7 @@ metric weights, the methods' adapters and conditions — is checked before the f
 """
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from mlflow.exceptions import MlflowException
 from pydantic import Field
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 
 from bench.keys import StackedHash, bench_key, fid_reference_key, json_hash, stack_key
 from bench.metrics.networks import load_scorers
@@ -30,11 +31,13 @@ from bench.stages.methods import resolve_method
 from bench.stages.plan import Task, chunks, image_problems, plan_tasks, shard_of
 from bench.stages.qualitative import COMPARISON_ITEMS, write_qualitative
 from bench.stages.score import score_method
-from bench.stages.train import needs_training, train_method
+from bench.stages.train import needs_training, train_method, trainings
 from bench.suite import Suite, SuiteError, load_suite, suite_file
 from localctrl.common.files import atomic, check_writable, png_problem, read_rgb, recorded_problem, remove_stray_temporaries
 from localctrl.common.grids import save_captioned_grid
 from localctrl.common.locks import locked
+from localctrl.common.machine import describe_machine
+from localctrl.common.progress import progress_bar
 from localctrl.common.tracking import check_tracking, tracking_uri
 from localctrl.config import Section
 from localctrl.errors import InputError, NotAvailableError
@@ -124,11 +127,8 @@ def launched_processes() -> PartialState | None:
     return PartialState(cpu=not torch.cuda.is_available())
 
 
-def progress_bar(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console)
-
-
 def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console: Console | None = None) -> BenchResult:
+    started = time.perf_counter()
     console = console or Console(stderr=True)
     suite = resolve(name_or_path, options)
     out = options.out or Path("localctrl-runs/bench") / suite.name
@@ -162,9 +162,10 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
     to_train = needs_training(suite, options.cache)
 
     if options.dry_run:
-        counts = {"items": len(items), "methods": len(suite.methods), "trainings_needed": len(to_train)}
+        adapters = trainings(to_train)
+        counts = {"items": len(items), "methods": len(suite.methods), "trainings_needed": len(adapters)}
         console.print(f"[bold]{suite.name}[/bold] dry run: {len(items)} items × {len(suite.seeds)} seed(s) × {len(suite.methods)} methods; "
-                      f"{len(to_train)} adapter(s) to train ({', '.join(to_train) or 'none'})")
+                      f"{len(adapters)} adapter(s) to train (for {', '.join(to_train) or 'none'})")
         if not to_train:
             methods = {name: resolve_method(suite, name, stack, options.cache) for name in suite.methods}
             tasks = plan_tasks(suite, items, methods, stack_key(stack), out)
@@ -179,9 +180,9 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
         def say(text: str) -> None:
             progress.console.print(f"[yellow]{escape(text)}[/yellow]")
 
-        for name, config in to_train.items():
-            progress.console.print(f"training adapter for method '{name}' → {config.out}")
-            train_method(config, processes, say)
+        for folder, names in trainings(to_train).items():  # methods that share an adapter share one training
+            progress.console.print(f"training the adapter of {', '.join(names)} → {folder}")
+            train_method(to_train[names[0]], processes, say, progress)
         if processes:
             processes.wait_for_everyone()  # the main process has marked the adapters done
         methods = {name: resolve_method(suite, name, stack, options.cache) for name in suite.methods}
@@ -189,7 +190,7 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
         problems = image_problems(tasks)  # checked once: missing, or damaged (a truncated or changed PNG)
         say_damaged(say, [(task.path, problems[task.key]) for task in tasks if problems.get(task.key, "missing") != "missing"],
                     "generated again")
-        cached = len(tasks) - len(problems)
+        cached = sum(task.key not in problems for task in tasks)  # a key two tasks share is one image: cached or not for both
         shard = (processes.process_index, processes.num_processes) if processes else options.shard
         batches = chunks(tasks, suite.sampler.batch_size, methods)
         written = generate(stack, suite, items, methods, shard_of(batches, shard), problems, progress, tasks, say)
@@ -200,7 +201,7 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
                 return BenchResult(suite, out, {"generated": written})
         if options.shard is None and (left := image_problems(tasks)):  # inpainting that waited for other processes' images
             written += generate(stack, suite, items, methods, batches, left, progress, tasks, say)
-        counts = {"items": len(items), "images": len(tasks), "cached": cached, "generated": written, "trained": len(to_train)}
+        counts = {"items": len(items), "images": len(tasks), "cached": cached, "generated": written, "trained": len(trainings(to_train))}
         if options.shard is not None:
             console.print(f"shard {options.shard[0]}/{options.shard[1]}: {written} images written under {out / 'images'}; "
                           "run again without --shard to score and log")
@@ -210,11 +211,11 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
         # then finds every score cached and the first run's MLflow runs to reuse.
         with locked(out / ".score-and-log.lock", f"scoring and logging {out}", say):
             return finish(suite, options, name_or_path, out, stack, items, methods, tasks, counts, scorers, say, progress,
-                          rehearsal=bool(rehearsed))
+                          rehearsal=bool(rehearsed), started=started)
 
 
 def finish(suite: Suite, options: BenchOptions, name_or_path: str, out: Path, stack, items, methods: dict, tasks: list[Task],
-           counts: dict, scorers, say, progress: Progress, rehearsal: bool = False) -> BenchResult:
+           counts: dict, scorers, say, progress: Progress, rehearsal: bool = False, started: float | None = None) -> BenchResult:
     """detect → score → log, for a run whose images are all generated (`rehearsal`: on the rehearsal's stand-ins)."""
     detections = {}
     truth = {"edges": True, "depth": items.has_depth, "labels": items.has_semantic}  # what the items can be compared with
@@ -253,7 +254,9 @@ def finish(suite: Suite, options: BenchOptions, name_or_path: str, out: Path, st
                         {name: method.weights for name, method in methods.items()})
         try:
             result.run_id = log_suite(suite, key, counts, methods, results, tables, grids, names, str(suite_file(name_or_path)),
-                                      scorers.notes, qualitative, rehearsal=rehearsal, comparison=comparison)
+                                      scorers.notes, qualitative, rehearsal=rehearsal, comparison=comparison,
+                                      seconds=time.perf_counter() - started if started else None,
+                                      machine=describe_machine(options.device))
         except (MlflowException, OSError) as error:  # the store went away during the run
             raise NotAvailableError(f"could not log to the MLflow store {tracking_uri()} ({str(error).splitlines()[0]}); nothing is "
                                     f"lost: the images and scores are in {out}, and the same command run again logs them") from None

@@ -13,7 +13,7 @@ is high).
 """
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -37,6 +37,7 @@ Timesteps = Literal["cubic", "uniform"]
 CiFormat = Literal["pm", "interval"]  # report cells: mean ± half the 95% CI width, or mean [lo, hi]
 PerfPreset = Literal["cpu", "gpu"]  # localctrl perf: the tiny stack on CPU, or the prepared GPU check
 PerfPrecision = Literal["bf16-weights", "bf16-autocast"]  # localctrl perf --preset gpu, the same for both samplers
+PerfOnly = Literal["input-pipeline"]  # localctrl perf --only: one measurement of the preset alone
 
 # The reference code keeps only regions of at least 10,000 px² on 512×512 images; as a fraction it holds at any size.
 REFERENCE_MIN_AREA = 10_000 / 512**2
@@ -94,6 +95,17 @@ class DataSource(Section):
 class DataSettings(DataSource):
     shapes_items: int = Field(2000, ge=1)  # training scenes of the shapes world when source is "shapes"
     validation_items: int = Field(16, ge=1)  # fixed held-out items (val split) for validation
+    # The training input pipeline (localctrl.data.loader): neither setting changes a batch, only when it is made.
+    workers: int = Field(0, ge=0, le=64)  # DataLoader worker processes making batches ahead (0: in the training process)
+    prefetch: int = Field(2, ge=1, le=64)  # steps of batches each worker makes ahead
+    # Encode every training image (the VAE's posterior) and caption once, before the loop (localctrl.data.latent_cache):
+    # the same training up to float rounding, without the per-step VAE and text encoding.
+    cache_latents: bool = False
+    cache_dir: Path = Path("localctrl-runs/latent-cache")  # one folder per key (weights, data, size, dtype) under it
+
+    # When and where batches are made, never what they hold: a run may resume with other values (they are MLflow tags,
+    # not write-once params), and no adapter key holds them (bench.keys).
+    SCHEDULING_FIELDS: ClassVar[tuple[str, ...]] = ("workers", "prefetch", "cache_dir")
 
     def train_items(self) -> int | None:
         """How many training items: `shapes_items` rendered scenes, or every train item of a manifest (None)."""
@@ -210,3 +222,9 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] = ())
             raise InputError(f"override '{override}' must look like key.sub=value")
         layers.append({key.strip(): read_yaml(value, f"override '{override}'")})
     return train_config(*layers, source=str(path) if path is not None else "defaults")
+
+
+def describe_changes(before: dict, after: dict) -> str:
+    """'key: was A, now B; …' for every key whose value differs ('' when none): why a resume is refused."""
+    keys = sorted(set(before) | set(after))
+    return "; ".join(f"{key}: was {before.get(key)!r}, now {after.get(key)!r}" for key in keys if before.get(key) != after.get(key))

@@ -10,7 +10,8 @@
 - An empty negative prompt on SDXL is zeros (context and pooled), the SDXL pipelines' `force_zeros_for_empty_prompt`.
 """
 
-from collections.abc import Sequence
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -70,10 +71,13 @@ class TextEncoderCache:
     `alone`: encode each prompt in a batch of its own. A prompt's embedding then does not depend on the prompts it was
     encoded beside (matmul kernels change with the batch size: SDXL's pooled projection differs in its last bits),
     which a resumed training run, starting with an empty cache, needs to repeat the uninterrupted one bit for bit.
+    `stored`: rows encoded before (prompt → (context, pooled or None) in `dtype`; the latent cache's), looked up first.
     """
 
-    def __init__(self, stack: Stack, device: torch.device, dtype: torch.dtype, alone: bool = False):
-        self.stack, self.device, self.dtype, self.alone, self.cache = stack, device, dtype, alone, {}
+    def __init__(self, stack: Stack, device: torch.device, dtype: torch.dtype, alone: bool = False,
+                 stored: Mapping[str, tuple[Tensor, Tensor | None]] | None = None):
+        self.stack, self.device, self.dtype, self.alone = stack, device, dtype, alone
+        self.cache = ChainMap({}, stored) if stored is not None else {}  # new rows go to the first map
         size = stack.image_size
         self.time_ids = add_time_ids(1, (size, size)).to(device, dtype) if stack.is_xl else None
 

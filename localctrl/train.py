@@ -18,14 +18,18 @@ from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
 from diffusers import DDPMScheduler
 from diffusers.optimization import get_scheduler
+from rich.progress import Progress
 
-from localctrl.common.checkpoints import describe_changes, load_training_state, save_training_state, step_generator
+from localctrl.common.checkpoints import load_training_state, save_training_state, step_generator
 from localctrl.common.files import check_writable, read_image, read_json, remove_stray_temporaries, write_text
 from localctrl.common.grids import save_captioned_grid
+from localctrl.common.progress import step_bar
 from localctrl.common.tracking import check_tracking, start_run
-from localctrl.config import TrainConfig
+from localctrl.config import DataSettings, TrainConfig, describe_changes
 from localctrl.data.conditions import CHANNELS
 from localctrl.data.examples import ExampleSet
+from localctrl.data.latent_cache import latent_cache
+from localctrl.data.loader import training_loader
 from localctrl.errors import InputError, LocalctrlError
 from localctrl.local_adapter import LocalAdapter
 from localctrl.models.adapters import build_adapter
@@ -33,7 +37,7 @@ from localctrl.models.stacks import load_stack
 from localctrl.rehearsal import is_stand_in
 from localctrl.sampling import to_uint8
 from localctrl.text_conditioning import TextEncoderCache
-from localctrl.train_step import control_loss, freeze, noisy_latents
+from localctrl.train_step import control_loss, drop_captions, freeze
 from localctrl.validation import selection, validate
 
 EXPERIMENT = "train"
@@ -53,8 +57,14 @@ class TrainResult:
     steps: int
     run_id: str
 
+    @property
+    def best_value(self) -> float:
+        """The selection metric's best value as logged (every selection metric is ≥ 0; best_metric may be negated)."""
+        return abs(self.best_metric)
 
-def train(config: TrainConfig, resume: bool = True) -> TrainResult:
+
+def train(config: TrainConfig, resume: bool = True, progress: Progress | None = None) -> TrainResult:
+    """Train (or resume) the adapter `config` describes; `progress`: a display to show the steps on (else one of its own)."""
     # --- set up: frozen base, trainable adapter, data, optimiser -------------------------------------------
     accelerator = Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.optim.grad_accum,
                               cpu=not torch.cuda.is_available())  # without CUDA, launched processes form a gloo CPU group
@@ -73,7 +83,10 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     validation = ExampleSet(config.data, config.condition, stack.image_size, "val", config.data.validation_items)
     validation_batch = validation.validation_batch(config.seed, config.masks, config.masked)
     chosen, higher_is_better = selection(config.condition, world=validation.source == "shapes")  # picks adapter-best
-    encode_text = TextEncoderCache(stack, accelerator.device, frozen_dtype, alone=True)  # each unique caption encoded once
+    cache = latent_cache(stack, train_set, config.data.cache_dir, accelerator.device, frozen_dtype, main=accelerator.is_main_process,
+                         wait=accelerator.wait_for_everyone, progress=progress) if config.data.cache_latents else None
+    encode_text = TextEncoderCache(stack, accelerator.device, frozen_dtype, alone=True,  # each unique caption encoded once
+                                   stored=cache.text if cache else None)
     noise_scheduler = DDPMScheduler.from_config(stack.scheduler.config)
     alphas = noise_scheduler.alphas_cumprod.to(accelerator.device)
     z0 = config.z0 if config.masked else None  # the global baseline trains on the plain diffusion loss
@@ -86,6 +99,7 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     checkpoint_path, state_path = out / "checkpoint.pt", out / "state.json"
     state = read_json(state_path, "run state") if resume and state_path.is_file() else {}
     params = json.loads(config.model_dump_json())
+    scheduling = {name: params["data"].pop(name) for name in DataSettings.SCHEDULING_FIELDS}  # may change on resume: tags
     if state:
         check_resumable(state, params, accelerator.num_processes, out)
     step = load_training_state(checkpoint_path, adapter=accelerator.unwrap_model(adapter), optimizer=optimizer,
@@ -96,9 +110,9 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
     # MLflow params are write-once: a resume at another process count keeps the accumulation the run started with.
     logged_accum = state.get("logged_grad_accum", params["optim"]["grad_accum"])
     logged_params = {**params, "optim": {**params["optim"], "grad_accum": logged_accum}}
-    tags = {"localctrl.rehearsal": "true"} if is_stand_in(config.base) else None  # stand-in weights: numbers meaningless
-    with start_run(EXPERIMENT, run_name=out.name, params=logged_params, tags=tags,
-                   resume_run_id=state.get("run_id")) if main else nullcontext() as run:
+    tags = {"localctrl.rehearsal": "true"} if is_stand_in(config.base) else {}  # stand-in weights: numbers meaningless
+    with (start_run(EXPERIMENT, run_name=out.name, params=logged_params, tags=tags, resume_run_id=state.get("run_id"))
+          if main else nullcontext()) as run, step_bar(progress, f"train {out.name}", config.steps, step, enabled=main) as bar:
         def save_state():
             write_text(state_path, json.dumps({"config": params, "run_id": run.info.run_id, "best": best, "stale": stale,
                                               "num_processes": accelerator.num_processes, "logged_grad_accum": logged_accum}))
@@ -107,20 +121,21 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
             out.mkdir(parents=True, exist_ok=True)
             save_state()
             mlflow.log_dict(params, "config.json")  # the whole config as one readable artifact beside the flat params
-            mlflow.set_tag("localctrl.num_processes", accelerator.num_processes)  # a tag: it may change when resuming
+            mlflow.set_tags({"localctrl.num_processes": accelerator.num_processes,  # tags: they may change when resuming
+                             **{f"localctrl.data.{name}": value for name, value in scheduling.items()}})
         tic, start_step = time.perf_counter(), step
+        # Micro-batch g of the step's process-count-independent sequence: 1 process × accumulation 2 sees the same
+        # examples and noise as 2 processes × accumulation 1 (and DDP averages the same gradients).
+        micro_batches = [micro * accelerator.num_processes + accelerator.process_index for micro in range(config.optim.grad_accum)]
+        steps = iter(training_loader(train_set, config, step, micro_batches, cache, pin_memory=accelerator.device.type == "cuda"))
         while step < config.steps:
             # --- one optimiser step, accumulated over micro-batches ------------------------------------------
-            for micro in range(config.optim.grad_accum):
-                # Micro-batch g of the step's process-count-independent sequence: 1 process × accumulation 2 sees the
-                # same examples and noise as 2 processes × accumulation 1 (and DDP averages the same gradients).
-                g = micro * accelerator.num_processes + accelerator.process_index
+            for micro, (g, item) in enumerate(zip(micro_batches, next(steps))):
                 generator = step_generator(config.seed, f"noise-{g}", step)
-                batch = train_set.training_batch(config.seed, step, g, config.optim.batch_size, config.masks, config.masked)
-                images = batch.images.to(accelerator.device, frozen_dtype)
-                latents, noise, timesteps, noisy = noisy_latents(stack, noise_scheduler, images, config.timesteps, generator)
-                dropped = torch.rand(len(batch.captions), generator=generator) < config.caption_dropout
-                text = encode_text(["" if drop else caption for drop, caption in zip(dropped, batch.captions)])
+                batch = item.batch
+                latents, noise, timesteps, noisy = item.noisy_latents(stack, noise_scheduler, config.timesteps, generator,
+                                                                      accelerator.device, frozen_dtype)
+                text = encode_text(drop_captions(batch.captions, config.caption_dropout, generator))
                 with accelerator.accumulate(adapter), accelerator.autocast():
                     terms = control_loss(stack, adapter, noise_scheduler, alphas, latents, noise, timesteps, noisy, text,
                                          batch.conditions.to(accelerator.device), batch.masks.to(accelerator.device), config.masked,
@@ -137,10 +152,13 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
             step += 1
 
             # --- log, validate, checkpoint ----------------------------------------------------------------------
+            note = None
             if main and step % config.log_every == 0:
+                rate = (step - start_step) / (time.perf_counter() - tic)
                 mlflow.log_metrics({"loss": terms.loss.item(), "loss_simple": terms.loss_simple.item(), "loss_z0": terms.loss_z0.item(),
-                                    "lr": schedule.get_last_lr()[0], "grad_norm": float(grad_norm),
-                                    "steps_per_s": (step - start_step) / (time.perf_counter() - tic)}, step=step)
+                                    "lr": schedule.get_last_lr()[0], "grad_norm": float(grad_norm), "steps_per_s": rate}, step=step)
+                note = f"loss {terms.loss.item():.4f}, {rate:.2f} steps/s"
+            bar.advance(note)
             stop = False
             if main and (step % config.validate_every == 0 or step == config.steps):
                 local = accelerator.unwrap_model(adapter)
@@ -148,6 +166,7 @@ def train(config: TrainConfig, resume: bool = True) -> TrainResult:
                                            config.condition, world=validation.source == "shapes",
                                            scale=config.validation_scale)
                 mlflow.log_metrics(metrics, step=step)
+                bar.show(f"validation {chosen} {metrics[chosen]:.3f}")
                 grid = save_captioned_grid(to_uint8(images), validation_batch.captions, out / "validation" / f"step-{step:06d}.png",
                                            masks=validation_batch.masks)
                 mlflow.log_artifact(str(grid), "validation")

@@ -33,17 +33,37 @@ def freeze(stack: Stack, dtype: torch.dtype, device) -> None:
 
 
 @torch.no_grad()
-def noisy_latents(stack: Stack, scheduler: DDPMScheduler, images: torch.Tensor, timestep_kind: str, generator: torch.Generator):
-    """(latents z0, noise ε, timesteps t, z_t) for images in [0, 1], every random draw from `generator`.
-
-    The latents are scaled by the stack's VAE factor (SD 1.x 0.18215, SDXL 0.13025) and cast to the UNet's dtype."""
+def encode_posterior(stack: Stack, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The VAE posterior's (mean, std) of images in [0, 1], in the VAE's dtype: what the latent cache stores."""
     vae = stack.vae  # called outside the step's autocast: an fp32 VAE (SDXL's, `freeze`) encodes in fp32
     posterior = vae.encode(images.to(vae.dtype) * 2 - 1).latent_dist
-    latents = (posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator).to(posterior.mean))
-    latents = (latents * vae.config.scaling_factor).to(stack.unet.dtype)
+    return posterior.mean, posterior.std
+
+
+@torch.no_grad()
+def sample_noisy(stack: Stack, scheduler: DDPMScheduler, posterior: tuple[torch.Tensor, torch.Tensor], timestep_kind: str,
+                 generator: torch.Generator):
+    """(latents z0, noise ε, timesteps t, z_t) from a posterior (mean, std), every random draw from `generator`, in this
+    order: the latent sample, the noise, the timesteps (encoded now or read from the cache, the same draws).
+
+    The latents are scaled by the stack's VAE factor (SD 1.x 0.18215, SDXL 0.13025) and cast to the UNet's dtype."""
+    mean, std = posterior
+    latents = mean + std * torch.randn(mean.shape, generator=generator).to(mean)
+    latents = (latents * stack.vae.config.scaling_factor).to(stack.unet.dtype)
     noise = torch.randn(latents.shape, generator=generator).to(latents)
     timesteps = sample_timesteps(timestep_kind, len(latents), scheduler.config.num_train_timesteps, generator).to(latents.device)
     return latents, noise, timesteps, scheduler.add_noise(latents, noise, timesteps)
+
+
+def noisy_latents(stack: Stack, scheduler: DDPMScheduler, images: torch.Tensor, timestep_kind: str, generator: torch.Generator):
+    """`sample_noisy` of the images' posterior, encoded now."""
+    return sample_noisy(stack, scheduler, encode_posterior(stack, images), timestep_kind, generator)
+
+
+def drop_captions(captions: list[str], probability: float, generator: torch.Generator) -> list[str]:
+    """Caption dropout: each caption replaced by "" with `probability` (drawn after `sample_noisy`'s draws)."""
+    dropped = torch.rand(len(captions), generator=generator) < probability
+    return ["" if drop else caption for drop, caption in zip(dropped, captions)]
 
 
 def control_loss(stack: Stack, adapter: LocalAdapter, scheduler: DDPMScheduler, alphas: torch.Tensor, latents, noise, timesteps, noisy,

@@ -22,6 +22,7 @@ import pandas as pd
 from localctrl.config import CiFormat, Section
 from reports import ablations, anchors, captions, main_table, mask_bins, tables
 from reports.comparison import build_page
+from reports.doc_block import find_block, update_doc
 from reports.figures import save
 from reports.figures.qualitative import qualitative_figure
 from reports.figures.sweep_curves import lambda_figure
@@ -42,6 +43,7 @@ class ReportOptions(Section):
     figures: bool = True
     log: bool = True  # also log the folder as artifacts of the parent run(s)
     n_boot: int = 1000
+    doc: Path | None = None  # a Markdown file whose block for the suite gets the main table and trade-off figure (reports.doc_block)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Report:
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     logged: list[str] = field(default_factory=list)  # "run id/artifact path" the folder was logged to
+    documented: list[Path] = field(default_factory=list)  # files --doc rewrote (the Markdown file, its figure)
 
 
 def resolve_run_ids(suite_run: str | None = None, suite: str | None = None, compare: list[str] | None = None) -> list[str]:
@@ -224,6 +227,10 @@ def build_report(run_ids: list[str], options: ReportOptions = ReportOptions()) -
     main_table.check_same_implementations(runs, keys)
     notes = [note for run in runs for note in _bench_notes(run)]
     paired = _paired(runs, options, notes)  # before writing anything: a wrong --reference is an error, not a half report
+    if options.doc is not None:  # likewise a --doc without its block
+        if len(runs) != 1:
+            raise ReportError("--doc writes one suite run's table into a file: give --suite or --suite-run, not --compare")
+        find_block(options.doc, runs[0].suite)
     out = options.out or default_out(runs)
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
@@ -240,4 +247,6 @@ def build_report(run_ids: list[str], options: ReportOptions = ReportOptions()) -
     header = f"# Report: {', '.join(f'{run.suite} run {run.run_id}' for run in runs)}\n"
     _write(out / "report.md", header + "\n" + "\n".join(sections), files)
     logged = log_report(runs, out, files) if options.log else []
-    return Report(runs, out, markdown, files, notes, logged)
+    tradeoff = out / "figures" / "tradeoff.png" if any(name == "tradeoff" for name, _ in drawn) else None  # drawn now, not before
+    documented = update_doc(options.doc, runs[0], markdown, tradeoff) if options.doc else []
+    return Report(runs, out, markdown, files, notes, logged, documented)

@@ -49,6 +49,8 @@ class SuiteRun:
     params: dict[str, str]
     methods: list[MethodRun]
     metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    end_time: float | None = None  # ms since the epoch, when the latest invocation ended
 
     @property
     def short_id(self) -> str:
@@ -165,8 +167,10 @@ def load_suite_run(run_id: str) -> SuiteRun:
         ))
     if not methods:
         raise ReportError(f"suite run {run_id[:7]} has no method runs (was it interrupted before logging?)")
+    end = parent.get("end_time")
     return SuiteRun(run_id, parent.get("tags.localctrl.suite", "?"), _prefixed(parent, "params."), methods,
-                    {key: float(value) for key, value in _prefixed(parent, "metrics.").items()})
+                    {key: float(value) for key, value in _prefixed(parent, "metrics.").items()}, _prefixed(parent, "tags."),
+                    pd.Timestamp(end).timestamp() * 1000 if end is not None and pd.notna(end) else None)
 
 
 def per_sample(method: MethodRun) -> pd.DataFrame | None:

@@ -38,6 +38,14 @@ def test_stack_command_builds_checks_and_saves_the_tiny_stack(tmp_path):
     assert str(tmp_path / "tiny") in result.output
 
 
+def test_stack_command_checks_the_bases_own_adapter_type_by_default_also_on_sdxl(tmp_path):
+    result = runner.invoke(app, ["stack", "tiny-xl", "--save", str(tmp_path / "xl")], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "full_xl adapter features" in result.output and (tmp_path / "xl" / "adapter-full_xl" / "config.json").exists()
+    reloaded = runner.invoke(app, ["stack", str(tmp_path / "xl")], env={"COLUMNS": "200"})
+    assert reloaded.exit_code == 0 and "text_encoder_2" in reloaded.output, reloaded.output
+
+
 def test_data_prepare_needs_exactly_one_source_and_reads_sidecar_captions(tmp_path):
     import numpy as np
     from PIL import Image

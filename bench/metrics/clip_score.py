@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from localctrl.common.quiet import dropped
 from localctrl.models.weights import OPEN_CLIP_FILES, MetricUnavailable, in_hub_cache
 
 
@@ -51,7 +52,8 @@ class ClipScorer:
                 raise MetricUnavailable(f"CLIP score ({model_name}/{pretrained})", str(checkpoint), "pass an existing file")
             checkpoint = str(checkpoint) if checkpoint is not None else _cached_checkpoint(model_name, pretrained, tag_cfg)
             self.name = f"{model_name}/{pretrained}"
-        with torch.random.fork_rng(devices=[]):
+        # open_clip logs "No pretrained weights loaded … initialized randomly" for the named random stand-in: it is meant
+        with torch.random.fork_rng(devices=[]), dropped(None, "No pretrained weights loaded"):
             torch.manual_seed(seed)
             model, _, self.preprocess = open_clip.create_model_and_transforms(model_name, pretrained=checkpoint, device=device,
                                                                               **options)

@@ -9,10 +9,8 @@ pixels near the region's border also see what lies across it; `exclude_band` rem
 import warnings
 from pathlib import Path
 
-import lpips
 import torch
 from torch import Tensor, nn
-from torchmetrics.functional.image import structural_similarity_index_measure
 
 from localctrl.models.weights import require
 from localctrl.validation import dilate
@@ -38,12 +36,14 @@ def masked_ssim(a: Tensor, b: Tensor, region: Tensor) -> Tensor:
 
     Any channel count works (edge maps are 1-channel). With a full region this is torchmetrics' SSIM of each sample.
     """
+    from torchmetrics.functional.image import structural_similarity_index_measure  # lazily: torchmetrics takes seconds
+
     _, full = structural_similarity_index_measure(a.float(), b.float(), gaussian_kernel=True, sigma=1.5, kernel_size=11,
                                                   data_range=1.0, reduction="none", return_full_image=True)
     return _region_mean(full, region)
 
 
-def load_lpips(random_weights: bool = False, device: str | torch.device = "cpu", seed: int = 0) -> lpips.LPIPS:
+def load_lpips(random_weights: bool = False, device: str | torch.device = "cpu", seed: int = 0) -> "lpips.LPIPS":  # noqa: F821
     """LPIPS (AlexNet, v0.1) returning its spatial distance map; `.name` says which backbone it really has.
 
     Real: torchvision's ImageNet AlexNet from the torch hub cache only (MetricUnavailable when it is missing, so nothing
@@ -51,6 +51,8 @@ def load_lpips(random_weights: bool = False, device: str | torch.device = "cpu",
     `random_weights=True`: a seeded random backbone ("lpips[random-alexnet]"), for mechanics and smoke suites only.
     LPIPS's own linear heads ship inside the lpips package either way.
     """
+    import lpips  # lazily: it imports torchvision's model zoo, seconds that a cached rerun need not pay
+
     checkpoint = None if random_weights else require("LPIPS AlexNet backbone")
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         # lpips still calls torchvision's deprecated `pretrained=`; the warning is lpips's, not ours to act on
@@ -75,7 +77,7 @@ def load_alexnet_features(backbone: nn.Module, checkpoint: Path) -> None:
 
 
 @torch.no_grad()
-def masked_lpips(a: Tensor, b: Tensor, region: Tensor, net: lpips.LPIPS) -> Tensor:
+def masked_lpips(a: Tensor, b: Tensor, region: Tensor, net: "lpips.LPIPS") -> Tensor:  # noqa: F821
     """Mean over the region of LPIPS's spatial map (upsampled by lpips to the image size); 0 for identical images."""
     param = next(net.parameters())
     distance = net(a.to(param.device, param.dtype), b.to(param.device, param.dtype), normalize=True)  # normalize: [0,1] in

@@ -12,20 +12,19 @@ from functools import cached_property
 
 import numpy as np
 
-from bench.metrics.clip_score import ClipScorer
 from bench.metrics.detectors import DETECTORS
-from bench.metrics.features import FeatureExtractor, inception_features, random_inception_features, shapes_net_features
-from bench.metrics.masked import load_lpips
 from bench.suite import Suite
 from localctrl.models.weights import SHAPES_NET_DIR, MetricUnavailable, require
 from localctrl.rehearsal import stand_in_root
-from localctrl.shapes.net import ShapesNet, load_shapes_net
+
+# The networks' libraries (open_clip, clean-fid, lpips, torchvision) are imported where a network is built: a rerun whose
+# scores are all cached builds none, and importing them alone took seconds (localctrl perf, whole-process rerun).
 
 
 class ClipImageFeatures:
     """CLIP image embeddings as FID features (clean-fid's `clip` mode analogue), named after the CLIP model."""
 
-    def __init__(self, scorer: ClipScorer):
+    def __init__(self, scorer: "ClipScorer"):  # noqa: F821
         self.scorer, self.name = scorer, f"clip-{scorer.name}"
 
     def __call__(self, images_uint8) -> np.ndarray:
@@ -107,11 +106,16 @@ class Scorers:
         return f"{metric}_{re.sub(r'[^A-Za-z0-9.-]+', '-', name).strip('-')}"  # MLflow keys: no brackets
 
     @cached_property
-    def shapes_net(self) -> ShapesNet | None:
+    def shapes_net(self) -> "ShapesNet | None":  # noqa: F821
+        from localctrl.shapes.net import load_shapes_net
+
         return load_shapes_net(SHAPES_NET_DIR).to(self.device).eval() if self.wants_shapes_net else None
 
     @cached_property
-    def fid(self) -> FeatureExtractor | ClipImageFeatures | None:
+    def fid(self) -> "FeatureExtractor | ClipImageFeatures | None":  # noqa: F821
+        from bench.metrics.clip_score import ClipScorer
+        from bench.metrics.features import inception_features, random_inception_features, shapes_net_features
+
         builders = {"shapes-net": lambda: shapes_net_features(self.shapes_net, device=self.device),
                     "random-inception": lambda: random_inception_features(seed=0, device=self.device),
                     "inception": lambda: inception_features(device=self.device),
@@ -119,11 +123,15 @@ class Scorers:
         return builders[self.fid_features]() if self.fid_features else None
 
     @cached_property
-    def clip(self) -> ClipScorer | None:
+    def clip(self) -> "ClipScorer | None":  # noqa: F821
+        from bench.metrics.clip_score import ClipScorer
+
         return ClipScorer(device=self.device, random_weights=self.clip_name == "ViT-B-16/random") if self.clip_name else None
 
     @cached_property
     def lpips(self):
+        from bench.metrics.masked import load_lpips
+
         return load_lpips(random_weights=self.lpips_name == "lpips[random-alexnet]", device=self.device) if self.lpips_name else None
 
 

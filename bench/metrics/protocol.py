@@ -19,8 +19,6 @@ for suites with `protocol: controlnetpp`. They differ from localctrl's own in-ma
 import numpy as np
 import torch
 from torch import Tensor
-from torchmetrics.functional.classification import binary_f1_score
-from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
 from bench.metrics.bootstrap import bootstrap_indices
 from bench.metrics.fidelity import class_areas, depth_rmse
@@ -31,6 +29,8 @@ MS_SSIM_MIN_SIZE = 161  # (window 11 - 1) · 2^(5 scales - 1) must be smaller th
 
 def pooled_edge_f1(detected: Tensor, condition: Tensor) -> float:
     """F1 of a prompt's edge maps (k, 1, H, W) in {0, 1}, all its images' pixels pooled (0 when neither has an edge)."""
+    from torchmetrics.functional.classification import binary_f1_score  # lazily: torchmetrics takes a second to import
+
     return float(binary_f1_score(detected.flatten(), condition.flatten().long()))
 
 
@@ -38,6 +38,8 @@ def edge_ms_ssim(detected: Tensor, condition: Tensor) -> Tensor:
     """Per image (N,): MS-SSIM of the edge maps (N, 1, H, W) in [0, 1]; NaN for images too small for five scales."""
     if min(detected.shape[-2:]) < MS_SSIM_MIN_SIZE:
         return torch.full((len(detected),), float("nan"), dtype=torch.float64)
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure  # lazily, as above
+
     return multiscale_structural_similarity_index_measure(detected.float(), condition.float(), data_range=1.0,
                                                           reduction="none").double()
 

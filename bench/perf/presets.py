@@ -10,6 +10,9 @@ Presets:
   with the frozen UNet in bf16 and gradient checkpointing: steps/s and peak memory. Then the same for SDXL's shapes
   (`sdxl-random`) at 1024², batch 1 and 4, our plain sampler beside StableDiffusionXLAdapterPipeline (`sdxl` in the JSON). The JSON is rewritten after every
   measurement, so a run stopped by a time limit still leaves what it measured; the table is printed last.
+Both presets also time training with its real input pipeline (bench.perf.input_pipeline): today's loop, DataLoader
+workers, workers + latent cache; cpu on the tiny stack and on sd15-random at 512² (batch 1), gpu on sd15-random at 512²
+(batch 4). `--only input-pipeline` runs that measurement alone (its JSON: <preset>-input-pipeline.json).
 MFU = (UNet FLOPs of one call at the batch, both CFG branches, × steps + adapter FLOPs once per image) / wall time /
 the card's measured bf16 matmul rate; FLOPs counted by FlopCounterMode (bench.perf.flops).
 `--quick` shrinks every size so a CPU test runs either preset's code path on the tiny stack in seconds; its numbers
@@ -19,7 +22,6 @@ are not for reading and it judges no goal. Every timing repeats until steady and
 
 import gc
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -28,23 +30,31 @@ import torch
 from pydantic import Field
 
 from bench.perf.flops import matmul_rate
+from bench.perf.input_pipeline import CACHED, PHASES, TODAY, PipelineRun, input_pipeline_throughput
 from bench.perf.sampling import flops_per_batch, model_flops, perf_requests, sampling_row, stock_pipeline, time_ours, time_stock
 from bench.perf.timing import QUICK_NOTE, QUICK_REPEATS, goal_lines, judge, rate_ratio, with_spread
 from bench.perf.training import training_throughput
 from localctrl.common.files import write_text
+from localctrl.common.machine import cpu_name
 from localctrl.common.text_table import markdown_table
-from localctrl.config import PerfPrecision, PerfPreset, SamplerSettings, Section
+from localctrl.config import PerfOnly, PerfPrecision, PerfPreset, SamplerSettings, Section
 from localctrl.local_adapter import LocalAdapter
 from localctrl.models.adapters import build_adapter, default_kind
 from localctrl.models.stacks import load_stack
 from localctrl.sampling import sample, to_uint8
 
 PRESETS = {
-    "cpu": dict(base="tiny", device="cpu", steps=20, batches=(16,), images=32, train_steps=10, metric_images=64),
+    "cpu": dict(base="tiny", device="cpu", steps=20, batches=(16,), images=32, train_steps=10, metric_images=64,
+                # a sd15-random step at 512² takes ~12 s on 2 CPU cores: 2 warm-up steps and 3 (to 5, until steady) timed ones a variant
+                input_pipeline=(PipelineRun(base="tiny", batch=4, steps_per_repeat=5),
+                                PipelineRun(base="sd15-random", batch=1, max_repeats=5, budget_s=600.0))),
     "gpu": dict(base="sd15-random", device="cuda", steps=30, batches=(1, 8, 16, 32), images=8, train_steps=10, budget_s=360.0,
-                xl_base="sdxl-random", xl_batches=(1, 4), xl_budget_s=480.0),
+                xl_base="sdxl-random", xl_batches=(1, 4), xl_budget_s=480.0,
+                input_pipeline=(PipelineRun(base="sd15-random", batch=4, steps_per_repeat=2),)),
 }
-QUICK = dict(steps=2, batches=(1, 2), images=2, train_steps=2, metric_images=4, matmul_size=256, xl_base="tiny-xl", xl_batches=(1, 2))
+QUICK = dict(steps=2, batches=(1, 2), images=2, train_steps=2, metric_images=4, matmul_size=256, xl_base="tiny-xl", xl_batches=(1, 2),
+             input_pipeline=(PipelineRun(base="tiny", batch=2),))
+INPUT_PIPELINE_ITEMS = 16  # photos prepared for the input-pipeline measurement (QUICK: 4)
 GPU_PRECISIONS = {"bf16-weights": "bf16 weights (torch_dtype=bfloat16), no autocast, for both samplers",
                   "bf16-autocast": "fp32 weights under bf16 autocast, for both samplers"}
 
@@ -69,22 +79,17 @@ class PerfOptions(Section):
     xl_batches: tuple[int, ...] | None = None
     xl_budget_s: float | None = None  # gpu preset: as budget_s, for the SDXL measurements (seconds from the start)
     rerun_suite: str | None = "smoke"  # cpu preset: None skips the cached-rerun measurement
+    input_pipeline: tuple[PipelineRun, ...] | None = None  # the stacks (and batches) of the input-pipeline measurement
+    only: PerfOnly | None = None  # one measurement alone
     quick: bool = False
     settings: dict = {}  # resolved values, recorded in the JSON
 
     def resolve(self) -> "PerfOptions":
         defaults = {**PRESETS[self.preset], "matmul_size": 8192, **(QUICK if self.quick else {})}
         values = {name: getattr(self, name) if getattr(self, name, None) is not None else value for name, value in defaults.items()}
-        out = self.out or Path("localctrl-runs/perf") / f"{self.preset}.json"
+        out = self.out or Path("localctrl-runs/perf") / f"{self.preset}{f'-{self.only}' if self.only else ''}.json"
         resolved = self.model_copy(update={"out": out, **values})
         return resolved.model_copy(update={"settings": resolved.model_dump(mode="json", exclude={"settings"})})
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] \
-        if cpuinfo.is_file() else []
-    return names[0] if names else platform.machine()
 
 
 def environment(device: torch.device) -> dict:
@@ -104,7 +109,8 @@ def save(result: dict, out: Path) -> None:
 # --- cpu preset --------------------------------------------------------------------------------------------------------
 
 def run_cpu(options: PerfOptions) -> dict:
-    from bench.perf.scoring import cached_rerun, metric_throughput  # the metric networks: this preset only
+    from bench.perf.reruns import whole_process_reruns
+    from bench.perf.scoring import metric_throughput  # the metric networks: this preset only
 
     diffusers.utils.logging.set_verbosity_error()  # Stack.to's "kept in float32" notes would bury the table
     device = torch.device(options.device)
@@ -116,6 +122,8 @@ def run_cpu(options: PerfOptions) -> dict:
     # Training first: on CPU its peak is the process's RSS, which the metric networks loaded later would inflate.
     result["training"] = training_throughput(load_stack(options.base), device, batch=options.train_batch, steps=options.train_steps,
                                              warmup=2, mixed_precision=None, checkpointing=False)
+    result["input_pipeline"] = measure_input_pipeline(options)
+    save(result, options.out)
     pipeline = stock_pipeline(stack, adapter, "ddim")
     repeats = QUICK_REPEATS if options.quick else {}
     with torch.no_grad():
@@ -141,10 +149,18 @@ def run_cpu(options: PerfOptions) -> dict:
     masks = torch.stack([r.mask for r in requests])
     result["scoring"] = metric_throughput(generated, masks, torch.stack([r.condition for r in requests]), [r.prompt for r in requests],
                                           **repeats)
-    result["cached_rerun"] = cached_rerun(options.rerun_suite, **repeats) if options.rerun_suite else None
-    result["goals"] = cpu_goals(result)
+    result["cached_rerun"] = whole_process_reruns(options.rerun_suite, **repeats) if options.rerun_suite else None
+    result["goals"] = cpu_goals(result) | input_pipeline_goals(result) | rerun_goals(result)
     save(result, options.out)
     return result
+
+
+def rerun_goals(result: dict) -> dict:
+    """Issue 18's floor: a fully cached whole-process `smoke` rerun takes at most 25% of its first run."""
+    if not (rerun := result["cached_rerun"]) or rerun["suite"] != "smoke":
+        return {}
+    return {"smoke_rerun_vs_first": judge(rerun["rerun_fraction"], rerun["rerun_spread"], ceiling=0.25,
+                                          quick=result["options"]["quick"])}
 
 
 def cpu_goals(result: dict) -> dict:
@@ -177,10 +193,14 @@ def cpu_table(result: dict) -> str:
     lines.append(markdown_table([f"scoring (per-sample metrics, {result['scoring'][0]['images']} images)", "images/s"],
                                 [[row["metric"], with_spread(row["images_per_s"], row["spread"])] for row in result["scoring"]]))
     if rerun := result["cached_rerun"]:
-        lines.append(f"bench {rerun['suite']}: first run {rerun['first_s']:.1f} s (one run: a first run cannot be repeated), "
-                     f"fully cached rerun {with_spread(rerun['rerun_s'], rerun.get('rerun_spread', float('inf')))} s "
-                     f"({rerun['rerun_fraction']:.0%} of the first; {rerun['speedup']:.1f}× faster)")
+        lines.append(f"bench {rerun['suite']}, whole processes: first run {rerun['first_s']:.1f} s (one run: a first run cannot be "
+                     f"repeated), fully cached rerun {with_spread(rerun['rerun_s'], rerun['rerun_spread'])} s "
+                     f"({rerun['rerun_fraction']:.0%} of the first; {rerun['speedup']:.1f}× faster), then report "
+                     f"{with_spread(rerun['report_s'], rerun['report_spread'])} s")
+        lines.append(f"imported by the cached rerun: {', '.join(rerun['rerun_imports']) or 'none of them'}; by report: "
+                     f"{', '.join(rerun['report_imports']) or 'none of them'}")
     lines.append(training_line(result["training"]))
+    lines += input_pipeline_lines(result["input_pipeline"])
     lines += goal_lines(result["goals"], quick=o["quick"])
     return "\n".join(([QUICK_NOTE] if o["quick"] else []) + lines)
 
@@ -205,6 +225,8 @@ def run_gpu(options: PerfOptions) -> dict:
         result["sdxl"] = {"sampling": [], "skipped": []}
         measure_stack(options, options.xl_base, options.xl_batches, variants[:1], options.xl_budget_s, start, result["sdxl"],
                       result)
+    result["input_pipeline"] = measure_input_pipeline(options)  # last: it loads its own stack and prepares its own data
+    result["goals"] |= input_pipeline_goals(result)
     result["seconds"] = time.perf_counter() - start
     save(result, options.out)
     return result
@@ -296,6 +318,7 @@ def gpu_table(result: dict) -> str:
              ""]
     for section in [result] + ([result["sdxl"]] if "sdxl" in result else []):
         lines += stack_lines(section)
+    lines += input_pipeline_lines(result.get("input_pipeline", []))
     lines += goal_lines(result["goals"], quick=o["quick"])
     return "\n".join(([QUICK_NOTE] if o["quick"] else []) + lines)
 
@@ -328,9 +351,65 @@ def training_line(training: dict) -> str:
             f"the steps ({training['memory']})")
 
 
+def measure_input_pipeline(options: PerfOptions) -> list[dict]:
+    """The input-pipeline measurement at the preset's precision: fp32 on CPU, bf16 with gradient checkpointing on GPU."""
+    gpu = options.preset == "gpu"
+    return input_pipeline_throughput(options.input_pipeline, options.device, torch.bfloat16 if gpu else None, checkpointing=gpu,
+                                     items=4 if options.quick else INPUT_PIPELINE_ITEMS, quick=options.quick)
+
+
+def input_pipeline_goals(result: dict) -> dict:
+    """Issue 18's floor: with the latent cache (and workers), ≥ 1.3× today's training steps/s on sd15-random at 512²."""
+    for section in result.get("input_pipeline", []):
+        if section["base"].startswith("sd15-random") and section.get("image_size") == 512 and "ratios" in section:
+            ratio = section["ratios"][CACHED]
+            return {"latent_cache_vs_today_sd15_512": judge(ratio["value"], ratio["spread"], floor=1.3,
+                                                            quick=result["options"]["quick"])}
+    return {}
+
+
+def input_pipeline_lines(sections: list[dict]) -> list[str]:
+    """Per stack: each variant's steps/s, its ratio to today's loop, and where a step's time goes."""
+    lines = []
+    for section in sections:
+        if "error" in section:
+            lines.append(f"training input pipeline on {section['base']}: failed: {section['error']}")
+            continue
+        rows = []
+        for row in section["rows"]:
+            versus = section["ratios"].get(row["variant"])
+            rounds = f"{min(versus['per_round']):.2f}–{max(versus['per_round']):.2f}" if versus else ""
+            rows.append([row["variant"], with_spread(row["steps_per_s"], row["spread"]), f"{1 / row['steps_per_s']:.3f}",
+                         with_spread(versus["value"], versus["spread"]) if versus else "1.00", rounds, row["timed_steps"],
+                         *(f"{row['phase_seconds'][phase]:.3f}" for phase in PHASES)])
+        build = next(row["cache_build_s"] for row in section["rows"] if row["latent_cache"])
+        lines += [(f"training input pipeline: {section['base']}, {section['image_size']}², batch {section['batch']}, frozen "
+                   f"{section['frozen_dtype']}{', gradient checkpointing' if section['gradient_checkpointing'] else ''}; "
+                   f"{section['items']} prepared photos (manifest, OpenCV edges) → DataLoader → latents → control_loss → "
+                   "backward → AdamW"),
+                  markdown_table(["variant", "steps/s ±spread", "s/step", f"÷ {TODAY.split(' (')[0]}", "per round", "timed steps",
+                                  *(f"{phase} s" for phase in PHASES)], rows),
+                  f"latent cache built once, before the timing: {build:.1f} s for {section['items']} items"]
+    return lines
+
+
+def run_input_pipeline(options: PerfOptions) -> dict:
+    """`--only input-pipeline`: that measurement alone, at the preset's sizes and precision."""
+    diffusers.utils.logging.set_verbosity_error()
+    result = {"preset": options.preset, "only": options.only, "options": options.settings, **environment(torch.device(options.device)),
+              "input_pipeline": measure_input_pipeline(options)}
+    result["goals"] = input_pipeline_goals(result)
+    save(result, options.out)
+    return result
+
+
 def run_perf(options: PerfOptions) -> tuple[dict, str]:
     """Resolve the preset, measure, write the JSON (`options.out`); returns the result and its table."""
     options = options.resolve()
+    if options.only == "input-pipeline":
+        result = run_input_pipeline(options)
+        lines = input_pipeline_lines(result["input_pipeline"]) + goal_lines(result["goals"], quick=options.quick)
+        return result, "\n".join(([QUICK_NOTE] if options.quick else []) + lines)
     if options.preset == "cpu":
         result = run_cpu(options)
         return result, cpu_table(result)

@@ -1,18 +1,12 @@
-"""Scoring throughput: images/s of each per-sample metric as bench.stages.score computes it, and the cost of a cached rerun.
+"""Scoring throughput: images/s of each per-sample metric as bench.stages.score computes it.
 
 Networks are built before timing (a bench run builds each once); each metric is warmed up on a few images, then
 timed on all of them, repeated until steady (bench.perf.timing). Networks with random weights are named so: their numbers are speed only.
 """
 
-import os
-import tempfile
-import time
 from collections.abc import Callable
-from pathlib import Path
-from unittest import mock
 
 import torch
-from rich.console import Console
 
 from bench.metrics.clip_score import ClipScorer
 from bench.metrics.detectors import load_detector
@@ -75,21 +69,3 @@ def metric_throughput(images: torch.Tensor, masks: torch.Tensor, reference_edges
                          **repeats)
         results.append({"metric": name, "images": len(images), **timing.summary(), "images_per_s": len(images) / timing.median})
     return results
-
-
-def cached_rerun(suite: str = "smoke", **repeats) -> dict:
-    """Wall time of a first `localctrl bench` run of `suite` in empty folders (once: it cannot be repeated), then of the
-    same run again, all cached, repeated until steady (bench.perf.timing)."""
-    from bench.run import BenchOptions, run_bench  # the whole pipeline: imported only when measured
-
-    with tempfile.TemporaryDirectory() as folder, mock.patch.dict(os.environ, {  # a throw-away store: the user's is left alone
-            "MLFLOW_TRACKING_URI": f"sqlite:///{Path(folder) / 'mlflow.db'}", "MLFLOW_DISABLE_TELEMETRY": "true"}):
-        options = BenchOptions(out=Path(folder) / "out", cache=Path(folder) / "cache")
-        start = time.perf_counter()
-        run_bench(suite, options, console=Console(stderr=True, quiet=True))
-        first = time.perf_counter() - start
-        reruns = measure(lambda: run_bench(suite, options, console=Console(stderr=True, quiet=True)), warmup=lambda: None,
-                         **repeats)  # the first run was the warm-up
-    rerun = reruns.median
-    return {"suite": suite, "first_s": first, "rerun_s": rerun, "rerun_spread": reruns.spread, "reruns_s": list(reruns.seconds),
-            "rerun_fraction": rerun / first, "speedup": first / rerun}

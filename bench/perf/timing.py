@@ -49,21 +49,35 @@ def measure(run: Callable[[], None], warmup: Callable[[], None] | None = None, d
             clock: Callable[[], float] = time.perf_counter) -> Timing:
     """Time `run()` after one `warmup()` (default: `run` itself), repeating it until `min_repeats` are done and the
     spread is at most TARGET_SPREAD, or `max_repeats` are done, or `budget_s` seconds are spent after two repeats."""
+    return measure_side_by_side({"run": run}, {"run": warmup} if warmup else None, device, min_repeats, max_repeats, budget_s,
+                                clock)["run"]
+
+
+def measure_side_by_side(runs: dict[str, Callable[[], None]], warmups: dict[str, Callable[[], None]] | None = None,
+                         device: torch.device | None = None, min_repeats: int = 3, max_repeats: int = 10, budget_s: float = 20.0,
+                         clock: Callable[[], float] = time.perf_counter) -> dict[str, Timing]:
+    """`measure` for alternatives compared with each other, their repeats interleaved (A B C A B C …) under `measure`'s
+    rules, applied to all of them (steady: every spread at most TARGET_SPREAD). A machine that slows down for a while
+    (another job on a shared one) then slows every alternative, not the one that happened to be running: the ratios stay
+    honest, and the spreads show the disturbance."""
     device = device or torch.device("cpu")
-    (warmup or run)()
+    for name, run in runs.items():
+        ((warmups or {}).get(name) or run)()
     synchronize(device)
-    walls: list[float] = []
+    walls: dict[str, list[float]] = {name: [] for name in runs}
     started = clock()
     while True:
-        tic = clock()
-        run()
-        synchronize(device)
-        walls.append(clock() - tic)
-        timing = Timing(tuple(walls))
-        if len(walls) >= max_repeats or (len(walls) >= min_repeats and timing.spread <= TARGET_SPREAD):
-            return timing
-        if len(walls) >= 2 and clock() - started >= budget_s:
-            return timing
+        for name, run in runs.items():
+            tic = clock()
+            run()
+            synchronize(device)
+            walls[name].append(clock() - tic)
+        timings = {name: Timing(tuple(seconds)) for name, seconds in walls.items()}
+        done = len(walls[next(iter(runs))])
+        if done >= max_repeats or (done >= min_repeats and all(t.spread <= TARGET_SPREAD for t in timings.values())):
+            return timings
+        if done >= 2 and clock() - started >= budget_s:
+            return timings
 
 
 def rate_ratio(row: dict, other: dict) -> dict:

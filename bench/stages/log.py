@@ -7,12 +7,16 @@ latest value MLflow shows is the current one and the run list stays one row per 
 """
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 
-from bench.stages.methods import Method
 from bench.suite import Suite
-from localctrl.common.tracking import experiment_id, start_run, use_tracking
+from localctrl.common.machine import describe_machine
+from localctrl.common.tracking import experiment_id, git_commit, start_run, use_tracking
+
+if TYPE_CHECKING:  # only a type here: reports import this module for EXPERIMENT and need no model code (diffusers)
+    from bench.stages.methods import Method
 
 EXPERIMENT = "bench"
 
@@ -23,10 +27,13 @@ def find_run(filter_string: str) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
-def log_suite(suite: Suite, bench_key: str, plan_counts: dict[str, int], methods: dict[str, Method], results: dict[str, dict],
+def log_suite(suite: Suite, bench_key: str, plan_counts: dict[str, int], methods: dict[str, "Method"], results: dict[str, dict],
               tables: dict[str, Path], grids: dict[str, Path], scorer_names: dict[str, str], suite_file: str, notes: list[str],
-              qualitative: Path, rehearsal: bool = False, comparison: Path | None = None) -> str:
-    """Log the invocation; returns the parent run id. A rehearsal (stand-in weights) is tagged `localctrl.rehearsal`."""
+              qualitative: Path, rehearsal: bool = False, comparison: Path | None = None, seconds: float | None = None,
+              machine: str | None = None) -> str:
+    """Log the invocation; returns the parent run id. A rehearsal (stand-in weights) is tagged `localctrl.rehearsal`.
+    This invocation's wall time (`bench_seconds`), machine and commit are logged again by every rerun: the latest values
+    describe the latest invocation (with `plan_cached`, whether it computed everything)."""
     use_tracking()
     parent_id = find_run(f"tags.`localctrl.bench.key` = '{bench_key}' and tags.`localctrl.bench.role` = 'suite'")
     params = {"suite": suite.model_dump(mode="json"), **{f"metric.{k}": v for k, v in scorer_names.items()}}
@@ -35,7 +42,9 @@ def log_suite(suite: Suite, bench_key: str, plan_counts: dict[str, int], methods
     tags |= marks
     run_name = suite.name + (" (rehearsal)" if rehearsal else "")
     with start_run(EXPERIMENT, run_name=run_name, params=params, tags=tags, resume_run_id=parent_id) as parent:
-        mlflow.log_metrics({f"plan_{name}": value for name, value in plan_counts.items()})
+        mlflow.log_metrics({f"plan_{name}": value for name, value in plan_counts.items()}
+                           | ({"bench_seconds": seconds} if seconds is not None else {}))
+        mlflow.set_tags({"localctrl.bench.machine": machine or describe_machine(), "localctrl.bench.commit": git_commit() or "none"})
         mlflow.log_text(Path(suite_file).read_text(encoding="utf-8") if Path(suite_file).is_file() else suite_file, "suite.yaml")
         if notes:
             mlflow.log_text("\n".join(notes) + "\n", "notes.txt")

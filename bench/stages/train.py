@@ -12,6 +12,7 @@ from pathlib import Path
 
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list
+from rich.progress import Progress
 
 from bench.keys import training_key
 from bench.suite import Suite
@@ -39,12 +40,21 @@ def needs_training(suite: Suite, cache: Path) -> dict[str, TrainConfig]:
     return {name: config for name, config in configs.items() if not (Path(config.out) / DONE).is_file()}
 
 
+def trainings(to_train: dict[str, TrainConfig]) -> dict[Path, list[str]]:
+    """Adapter folder → the methods that use it (e.g. the global adapter's four uses), in suite order."""
+    folders: dict[Path, list[str]] = {}
+    for name, config in to_train.items():
+        folders.setdefault(Path(config.out), []).append(name)
+    return folders
+
+
 def training_run_id(folder: Path) -> str:
     """The MLflow run that trained the adapter in `folder`."""
     return read_json(folder / DONE, "training record")["run_id"]
 
 
-def train_method(config: TrainConfig, processes: PartialState | None = None, say: Callable[[str], None] = print) -> None:
+def train_method(config: TrainConfig, processes: PartialState | None = None, say: Callable[[str], None] = print,
+                 progress: Progress | None = None) -> None:
     """Train (or resume) the method's adapter unless another process has meanwhile; with launched processes, DDP at the
     same effective batch. The adapter folder's lock keeps two bench runs sharing the cache from training it twice."""
     from localctrl.train import train
@@ -63,7 +73,7 @@ def train_method(config: TrainConfig, processes: PartialState | None = None, say
                 raise InputError(f"{config.out}: gradient accumulation {config.optim.grad_accum} cannot be split over {count} "
                                  "processes; train it with one process first (the adapter is then reused)")
             config = config.model_copy(update={"optim": config.optim.model_copy(update={"grad_accum": accumulation})})
-        result = train(config)
+        result = train(config, progress=progress)
         if result.run_id is not None:  # the main process marks the adapter done
             write_text(Path(config.out) / DONE, json.dumps({"run_id": result.run_id, "steps": result.steps,
                                                             "best": {result.best_metric_name: result.best_metric}},

@@ -51,9 +51,3 @@ def step_generator(seed: int, phase: str, step: int) -> torch.Generator:
     draws exactly the batches and noise an uninterrupted run would have drawn."""
     phase_code = sum(ord(c) * 31**i for i, c in enumerate(phase)) % 1_000_003
     return torch.Generator().manual_seed((seed * 1_000_003 + phase_code) * 10_000_019 + step)
-
-
-def describe_changes(before: dict, after: dict) -> str:
-    """'key: was A, now B; …' for every key whose value differs ('' when none): why a resume is refused."""
-    keys = sorted(set(before) | set(after))
-    return "; ".join(f"{key}: was {before.get(key)!r}, now {after.get(key)!r}" for key in keys if before.get(key) != after.get(key))

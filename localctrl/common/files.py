@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from localctrl.errors import InputError
@@ -161,6 +160,8 @@ def read_image(path: str | Path, mode: str | None = None) -> np.ndarray:
         raise InputError(f"{path}: not a readable image ({error})") from None
 
 
-def read_rgb(path: str | Path) -> torch.Tensor:
+def read_rgb(path: str | Path) -> "torch.Tensor":  # noqa: F821
     """An image file as uint8 (3, H, W), the layout the sampler's outputs and the metrics use."""
+    import torch  # here: reading runs and writing files (reports) needs no torch otherwise
+
     return torch.from_numpy(read_image(path, "RGB")).permute(2, 0, 1)

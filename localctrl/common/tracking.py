@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import localctrl
-from localctrl.common.checkpoints import describe_changes
 from localctrl.common.locks import locked
+from localctrl.config import describe_changes
 from localctrl.errors import InputError, NotAvailableError
 
 RUNS_DIR = "localctrl-runs"
@@ -117,14 +117,18 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def git_commit() -> str | None:
-    """The commit of the localctrl checkout, if it is one (a wheel install has none)."""
+    """The commit of the localctrl checkout, with "-dirty" when tracked files differ from it; None outside a checkout (a
+    wheel install)."""
+    folder = Path(localctrl.__file__).parent
     try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(localctrl.__file__).parent, capture_output=True, text=True, timeout=5
-        )
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5)
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder, capture_output=True,
+                                 text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return result.stdout.strip() if result.returncode == 0 else None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("-dirty" if changed.returncode == 0 and changed.stdout.strip() else "")
 
 
 @contextmanager

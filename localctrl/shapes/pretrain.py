@@ -20,10 +20,10 @@ from diffusers.training_utils import EMAModel, compute_snr
 from pydantic import ConfigDict
 from rich.progress import Progress
 
-from localctrl.common.checkpoints import describe_changes, load_training_state, save_training_state, step_generator
+from localctrl.common.checkpoints import load_training_state, save_training_state, step_generator
 from localctrl.common.files import read_json, write_text
 from localctrl.common.tracking import start_run
-from localctrl.config import Section
+from localctrl.config import Section, describe_changes
 from localctrl.errors import InputError
 from localctrl.models.stacks import Stack
 from localctrl.shapes.base_model import build_untrained_base

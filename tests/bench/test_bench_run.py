@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 import torch
 import yaml
 from PIL import Image
+from rich.console import Console
 
 from bench.run import BenchOptions, run_bench
 from bench.suite import SuiteError, read_suite
@@ -45,8 +47,17 @@ def bench_runs() -> list:
 
 
 def test_smoke_runs_and_a_second_run_generates_and_trains_nothing(tmp_path, unet_calls):
-    first = run_bench("smoke", options(tmp_path))
+    shown = Console(record=True, width=200, force_terminal=True)  # as a terminal sees it: the live bars too
+    first = run_bench("smoke", options(tmp_path), console=shown)
     assert first.counts == {"items": 4, "images": 20, "cached": 0, "generated": 20, "trained": 1}
+    text = shown.export_text()
+    folder = next((tmp_path / "cache" / "adapters").glob("*/bench-done.json")).parent.name
+    assert f"training the adapter of trained-masked-z0 → {tmp_path / 'cache' / 'adapters' / folder}" in text
+    assert re.search(rf"train {folder} .*━.* 2/4 ", text), "training inside bench shows its steps as they go"
+    assert re.search(rf"train {folder}: 4/4 steps in \d+ s \(validation val_edge_f1_in 0\.\d+\)", text)
+    parent = mlflow.get_run(first.run_id).data
+    assert parent.metrics["bench_seconds"] > 0 and parent.metrics["plan_cached"] == 0 and parent.metrics["plan_trained"] == 1
+    assert parent.tags["localctrl.bench.machine"].endswith(", no GPU") and "localctrl.bench.commit" in parent.tags
     assert len(unet_calls) > 0
     assert set(first.results) == {"text-only", "random-global", "random-masked", "random-blended", "trained-masked-z0"}
     assert {"fid_random-inception", "clip_score_ViT-B-16-random", "lpips_out_lpips-random-alexnet", "edge_f1_in", "seg_miou_in",
@@ -58,6 +69,7 @@ def test_smoke_runs_and_a_second_run_generates_and_trains_nothing(tmp_path, unet
     assert len(unet_calls) == 0, "a cached rerun must not call the UNet (neither sampling nor training)"
     assert second.counts == {"items": 4, "images": 20, "cached": 20, "generated": 0, "trained": 0}
     assert second.results == first.results and second.run_id == first.run_id
+    assert mlflow.get_run(first.run_id).data.metrics["plan_cached"] == 20  # the latest invocation's counts
     runs = bench_runs()
     assert len(runs) == 6, "one parent and one child per method, reused by the rerun"
     children = [run for run in runs if run.data.tags.get("localctrl.bench.role") == "method"]

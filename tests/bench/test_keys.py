@@ -37,6 +37,14 @@ def test_training_key_ignores_only_where_the_adapter_is_written():
     assert training_key(config) != training_key(config.model_copy(update={"z0": config.z0.model_copy(update={"weight": 0.5})}))
 
 
+def test_training_key_ignores_how_batches_are_made_but_not_the_latent_cache():
+    config = load_suite("smoke").train_config("trained-masked-z0")
+    data = lambda **change: config.model_copy(update={"data": config.data.model_copy(update=change)})  # noqa: E731
+    assert training_key(config) == training_key(data(workers=2)) == training_key(data(prefetch=8)) == \
+        training_key(data(cache_dir=Path("elsewhere")))  # (the pinned folder names above: older keys are unchanged)
+    assert training_key(config) != training_key(data(cache_latents=True))  # trains the same only up to float rounding
+
+
 def test_sampler_key_has_the_image_settings_and_not_the_batch_size():
     base = SamplerSettings(steps=20, guidance=4.0, batch_size=40)
     assert sampler_key(base) == {"scheduler": "ddim", "steps": 20, "guidance": 4.0, "precision": "fp32"}  # as cached images have it

@@ -45,7 +45,9 @@ def test_gpu_preset_on_the_tiny_stack_writes_the_expected_json(gpu_quick):
     assert training["batch"] == 4 and training["gradient_checkpointing"] and training["frozen_dtype"] == "bfloat16"
     assert training["steps_per_s"] > 0 and training["peak_memory_mb"] > 0
     assert "vs_diffusers_same_batch" in result["goals"] and not result["skipped"]
-    assert table.splitlines()[-2].startswith("training:") and "MFU" in table
+    assert any(line.startswith("training: batch 4") for line in table.splitlines()) and "MFU" in table
+    (section,) = result["input_pipeline"]  # at the GPU's precision: bf16 frozen modules, checkpointing
+    assert section["frozen_dtype"] == "bfloat16" and section["gradient_checkpointing"] and "training input pipeline" in table
 
 
 def test_gpu_preset_measures_an_sdxl_stack_after_the_sd1_one(gpu_quick):
@@ -80,12 +82,13 @@ def test_gpu_preset_mfu_comes_from_flop_counter_mode_on_one_unet_call(gpu_quick)
 
 
 def test_cpu_preset_table_and_json_carry_the_ratios(tmp_path, monkeypatch):
-    import bench.perf.scoring
+    import bench.perf.reruns
 
-    # The cached smoke rerun is the bench pipeline (tested in test_bench_run); here only its place in the report.
-    monkeypatch.setattr(bench.perf.scoring, "cached_rerun",
+    # The whole-process reruns take minutes (their import list is tested in tests/reports); here only their report.
+    monkeypatch.setattr(bench.perf.reruns, "whole_process_reruns",
                         lambda suite, **repeats: {"suite": suite, "first_s": 10.0, "rerun_s": 1.0, "rerun_spread": 0.02,
-                                                  "rerun_fraction": 0.1, "speedup": 10.0})
+                                                  "rerun_fraction": 0.1, "speedup": 10.0, "report_s": 2.0, "report_spread": 0.01,
+                                                  "rerun_imports": ["torch", "mlflow"], "report_imports": ["mlflow"]})
     result, table = run_perf(PerfOptions(preset="cpu", quick=True, out=tmp_path / "cpu.json"))
     assert json.loads((tmp_path / "cpu.json").read_text())["ratios"] == result["ratios"]
     for name in ("fp32, batch 1", "fp32, batch 2", "bf16 autocast, batch 2"):
@@ -94,12 +97,36 @@ def test_cpu_preset_table_and_json_carry_the_ratios(tmp_path, monkeypatch):
     assert any("random weights" in row["metric"] and "CLIP" in row["metric"] for row in result["scoring"])
     assert all(row["images_per_s"] > 0 for row in result["scoring"])
     assert result["training"]["steps_per_s"] > 0 and result["training"]["peak_memory_mb"] > 0
-    assert set(result["goals"]) == {"sampler_vs_per_image_loop", "sampler_vs_same_batch"}
+    assert [section["base"] for section in result["input_pipeline"]] == ["tiny-random(seed=0)"]  # --quick: tiny only
+    assert set(result["goals"]) == {"sampler_vs_per_image_loop", "sampler_vs_same_batch", "smoke_rerun_vs_first"}  # no sd15 512²
     assert "ours ÷ it" in table and "one image a call" in table and "fully cached rerun 1.00 ±2% s" in table
+    assert "then report 2.00 ±1% s" in table and "imported by the cached rerun: torch, mlflow; by report: mlflow" in table
     # --quick says what its numbers are for, and judges no goal
     assert "not for reading" in table and all(goal["met"] is None for goal in result["goals"].values())
     goals = [line for line in table.splitlines() if line.startswith("goal ")]
-    assert len(goals) == 2 and all(line.endswith("not judged (--quick)") for line in goals)
+    assert len(goals) == 3 and all(line.endswith("not judged (--quick)") for line in goals)
+
+
+def test_only_the_input_pipeline_runs_three_variants_on_prepared_photos_and_writes_its_own_json(tmp_path, monkeypatch):
+    from cli import app
+
+    monkeypatch.chdir(tmp_path)
+    outcome = CliRunner().invoke(app, ["perf", "--only", "input-pipeline", "--quick"])
+    assert outcome.exit_code == 0, outcome.output
+    result = json.loads((tmp_path / "localctrl-runs/perf/cpu-input-pipeline.json").read_text())
+    assert "sampling" not in result and result["only"] == "input-pipeline"
+    (section,) = result["input_pipeline"]
+    rows = {row["variant"]: row for row in section["rows"]}
+    assert [(row["workers"], row["latent_cache"]) for row in rows.values()] == [(0, False), (2, False), (2, True)]
+    assert all(row["steps_per_s"] > 0 and len(row["step_seconds_all"]) == 2 for row in rows.values())
+    assert rows["workers 2 + latent cache"]["cache_build_s"] > 0 and rows["workers 2"]["cache_build_s"] is None
+    assert all(set(row["phase_seconds"]) == {"data", "latents", "text", "loss", "backward + AdamW"} for row in rows.values())
+    ratio, today = section["ratios"]["workers 2 + latent cache"], rows["today's loop (workers 0, no cache)"]
+    assert ratio["value"] == pytest.approx(rows["workers 2 + latent cache"]["steps_per_s"] / today["steps_per_s"])
+    assert ratio["spread"] == pytest.approx(rows["workers 2 + latent cache"]["spread"] + today["spread"])
+    assert ratio["per_round"] == pytest.approx([a / b for a, b in zip(today["step_seconds_all"],
+                                                                       rows["workers 2 + latent cache"]["step_seconds_all"])])
+    assert "÷ today's loop" in outcome.output and "latent cache built once" in outcome.output and "not for reading" in outcome.output
 
 
 def test_a_timing_repeats_until_its_spread_is_small_or_its_repeats_run_out():
