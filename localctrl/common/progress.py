@@ -37,7 +37,7 @@ class StepBar:
         self.progress.update(self.task, note=note)
 
     def summary(self) -> str:
-        task = self.progress.tasks[[t.id for t in self.progress.tasks].index(self.task)]
+        task = next(task for task in self.progress.tasks if task.id == self.task)
         return f"{self.description}: {task.completed:.0f}/{task.total:.0f} steps in {task.elapsed or 0:.0f} s" + \
             (f" ({self.note})" if self.note else "")
 
