@@ -215,15 +215,26 @@ def bench(
     steps: Annotated[int | None, typer.Option(min=1, help="Sampler steps (default: the suite's).")] = None,
     num_processes: Processes = 1,
     cache: Annotated[Path, typer.Option(help="Where adapters trained for suites are kept (shared by suites).")] = Path("localctrl-runs/bench-cache"),
+    recheck: Annotated[bool, typer.Option(help="Check every stage even when nothing changed since the last finished run.")] = False,
 ) -> None:
     """Run a benchmark suite: train what it needs, generate, detect, score, log to MLflow (every stage cached)."""
-    shard_index = parse_shard(shard)
-    relaunch(num_processes)
-    from bench.run import BenchOptions, run_bench
+    from bench.finished import finished_rerun
+    from bench.invocation import BenchOptions
 
+    shard_index = parse_shard(shard)
     options = validated(BenchOptions, "localctrl bench", limit=limit, methods=methods, dry_run=dry_run, shard=shard_index, device=device,
                         out=out, base=base, batch_size=batch_size, steps=steps, cache=cache)
-    result = run_bench(suite, options, console=Console(stderr=True))
+    stderr = Console(stderr=True, highlight=False)
+    # before any process is launched or model loaded: a rerun with nothing to compute prints the finished run's results
+    result = None if recheck or "LOCAL_RANK" in os.environ else finished_rerun(suite, options, say=lambda text: stderr.print(escape(text)))
+    if result is not None:
+        for note in result.notes:
+            stderr.print(f"[yellow]{escape(note)}[/yellow]")
+    else:
+        relaunch(num_processes)
+        from bench.run import run_bench
+
+        result = run_bench(suite, options, console=Console(stderr=True))
     if is_helper_process():
         return
     if result.results:

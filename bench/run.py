@@ -7,7 +7,6 @@ metric weights, the methods' adapters and conditions — is checked before the f
 
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +14,12 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
 from mlflow.exceptions import MlflowException
-from pydantic import Field
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
+from bench.finished import inputs, write_record
+from bench.invocation import BenchOptions, BenchResult, output_folder, resolve
 from bench.keys import StackedHash, bench_key, fid_reference_key, json_hash, stack_key
 from bench.metrics.networks import load_scorers
 from bench.requirements import MECHANICS_BASES, MissingRequirements, mechanics_suite, missing_requirements, stand_ins
@@ -31,60 +31,16 @@ from bench.stages.methods import resolve_method
 from bench.stages.plan import Task, chunks, image_problems, plan_tasks, shard_of
 from bench.stages.qualitative import COMPARISON_ITEMS, write_qualitative
 from bench.stages.score import score_method
-from bench.stages.train import needs_training, train_method, trainings
-from bench.suite import Suite, SuiteError, load_suite, suite_file
+from bench.stages.train import needs_training, train_method, trained_folder, trainings
+from bench.suite import Suite, suite_file
 from localctrl.common.files import atomic, check_writable, png_problem, read_rgb, recorded_problem, remove_stray_temporaries
 from localctrl.common.grids import save_captioned_grid
 from localctrl.common.locks import locked
 from localctrl.common.machine import describe_machine
 from localctrl.common.progress import progress_bar
 from localctrl.common.tracking import check_tracking, tracking_uri
-from localctrl.config import Section
 from localctrl.errors import InputError, NotAvailableError
 from localctrl.models.stacks import load_stack
-
-
-class BenchOptions(Section):
-    limit: int | None = None
-    methods: list[str] | None = None
-    dry_run: bool = False
-    shard: tuple[int, int] | None = None
-    device: str = "cpu"
-    out: Path | None = None  # default: localctrl-runs/bench/<suite>
-    cache: Path = Path("localctrl-runs/bench-cache")  # trained adapters, shared by suites
-    base: str | None = None  # override the suite's base; "tiny", "tiny-xl" = mechanics mode (random stand-ins, named so)
-    batch_size: int | None = None
-    steps: int | None = Field(None, ge=1)  # sampler steps instead of the suite's (a quick rehearsal of a real suite)
-    log: bool = True
-
-
-@dataclass
-class BenchResult:
-    suite: Suite
-    out: Path
-    counts: dict[str, int]
-    results: dict[str, dict] = field(default_factory=dict)
-    run_id: str | None = None
-
-
-def resolve(name_or_path: str, options: BenchOptions) -> Suite:
-    suite = load_suite(name_or_path)
-    updates = {}
-    if options.base:
-        updates["base"] = options.base
-    sampler = {"batch_size": options.batch_size, "steps": options.steps}
-    if sampler := {key: value for key, value in sampler.items() if value}:
-        updates["sampler"] = suite.sampler.model_copy(update=sampler)
-    if options.steps:  # --steps is every method's: methods with steps of their own take it too
-        updates["methods"] = {name: spec.model_copy(update={"steps": None}) for name, spec in suite.methods.items()}
-    if options.methods:
-        unknown = sorted(set(options.methods) - set(suite.methods))
-        if unknown:
-            raise SuiteError(f"--methods: {', '.join(unknown)} not in suite '{suite.name}' (it has {', '.join(suite.methods)})")
-        reference = suite.metrics.preservation.reference_method if suite.metrics.preservation else None
-        keep = [m for m in suite.methods if m in options.methods or m == reference]
-        updates["methods"] = {m: updates.get("methods", suite.methods)[m] for m in keep}
-    return suite.model_copy(update=updates)
 
 
 def say_damaged(say, damaged: list[tuple[Path, str]], action: str, shown: int = 5) -> None:
@@ -131,7 +87,8 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
     started = time.perf_counter()
     console = console or Console(stderr=True)
     suite = resolve(name_or_path, options)
-    out = options.out or Path("localctrl-runs/bench") / suite.name
+    out = output_folder(suite, options)
+    read = inputs(suite, options, name_or_path)  # before anything is read: what a finished run's record says it read
 
     # --- check everything before any expensive work; what is missing first, since that check writes nothing -----
     notes, rehearsed = [], []
@@ -210,8 +167,11 @@ def run_bench(name_or_path: str, options: BenchOptions = BenchOptions(), console
         # One final run per --out at a time from here on (shards only generate, so they need no lock): a second run waits,
         # then finds every score cached and the first run's MLflow runs to reuse.
         with locked(out / ".score-and-log.lock", f"scoring and logging {out}", say):
-            return finish(suite, options, name_or_path, out, stack, items, methods, tasks, counts, scorers, say, progress,
-                          rehearsal=bool(rehearsed), started=started)
+            result = finish(suite, options, name_or_path, out, stack, items, methods, tasks, counts, scorers, say, progress,
+                            rehearsal=bool(rehearsed), started=started)
+            trained = [str(trained_folder(suite, name, options.cache)) for name, spec in suite.methods.items() if spec.train]
+            write_record(out, read, result, trained)  # a rerun with nothing changed need not load a model (bench.finished)
+            return result
 
 
 def finish(suite: Suite, options: BenchOptions, name_or_path: str, out: Path, stack, items, methods: dict, tasks: list[Task],
@@ -245,7 +205,7 @@ def finish(suite: Suite, options: BenchOptions, name_or_path: str, out: Path, st
     qualitative = write_qualitative(tasks, items, labels, out / "qualitative")
     # the comparison page's material (reports.comparison): the same, for the first COMPARISON_ITEMS items
     comparison = write_qualitative(tasks, items, labels, out / "comparison", count=COMPARISON_ITEMS)
-    result = BenchResult(suite, out, counts, results)
+    result = BenchResult(suite, out, counts, results, notes=scorers.notes)
     if options.log:
         names = {"fid.features": scorers.fid_name or "off", "clip": scorers.clip_name or "off", "lpips": scorers.lpips_name or "off"}
         names |= {f"detector.{kind}": name for kind, name in scorers.detector_names.items() if kind in detections}

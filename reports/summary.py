@@ -6,8 +6,8 @@ MLflow; ablations, paired comparisons and LaTeX are `localctrl report`'s job.
 
 import pandas as pd
 
+from bench.invocation import BenchResult
 from bench.metrics import registry
-from bench.run import BenchResult
 from reports.tables import MetricTable, markdown
 
 

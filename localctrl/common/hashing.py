@@ -6,9 +6,11 @@ layers, because localctrl never imports bench. The same value gives the same has
 
 import hashlib
 import json
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch is imported where tensors are hashed: json_hash serves processes that load no model (bench.finished)
+    import torch
+    from torch import nn
 
 
 def json_hash(value) -> str:
@@ -16,15 +18,17 @@ def json_hash(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def tensor_hash(tensor: torch.Tensor) -> str:
+def tensor_hash(tensor: "torch.Tensor") -> str:
     """sha256 of a tensor's dtype, shape and bytes."""
+    import torch
+
     data = tensor.detach().cpu().contiguous()
     digest = hashlib.sha256(f"{data.dtype}{tuple(data.shape)}".encode())
     digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
     return digest.hexdigest()
 
 
-def module_hash(module: nn.Module) -> str:
+def module_hash(module: "nn.Module") -> str:
     """sha256 over a module's state dict (names, dtypes, shapes, bytes): identifies its weights."""
     digest = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):

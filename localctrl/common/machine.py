@@ -14,9 +14,10 @@ def cpu_name() -> str:
 
 def describe_machine(device="cpu") -> str:
     """'2-core Intel(R) Xeon(R) …, no GPU' or '… , NVIDIA H100 80GB HBM3' when `device` (str or torch.device) is CUDA."""
-    import torch  # here: the modules that import this one (bench logging, read by reports) need no torch otherwise
-
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    device = torch.device(device)
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "no GPU"
+    gpu = "no GPU"
+    if str(device).startswith("cuda"):  # torch only then: a rerun with nothing to compute (bench.finished) loads none
+        import torch
+
+        gpu = torch.cuda.get_device_name(torch.device(device))
     return f"{cores}-core {cpu_name()}, {gpu}"

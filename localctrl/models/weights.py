@@ -11,6 +11,7 @@
 """
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -120,9 +121,12 @@ def weights_dir() -> Path:
 
 
 def torch_hub_checkpoints() -> Path:
-    import torch
-
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    """torch.hub.get_dir() / "checkpoints". Without importing torch when nothing has (a rerun with nothing to compute,
+    bench.finished), by the rule get_dir documents; torch.hub.set_dir cannot have moved it then."""
+    if "torch" in sys.modules:
+        return Path(sys.modules["torch"].hub.get_dir()) / "checkpoints"
+    home = os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
+    return Path(os.path.expanduser(home)) / "hub" / "checkpoints"
 
 
 def in_hub_cache(repo_id: str, *filenames: str) -> Callable[[], Path | None]:
