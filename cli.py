@@ -296,7 +296,8 @@ def perf(
                                                      "'' leaves it out).")] = None,
     xl_budget_s: Annotated[float | None, typer.Option(help="gpu: skip SDXL measurements not started after this many seconds "
                                                            "(default 480).")] = None,
-    rerun: Annotated[bool, typer.Option(help="cpu: measure a fully cached rerun of the smoke suite.")] = True,
+    rerun: Annotated[bool, typer.Option(help="cpu: measure whole-process reruns of a suite (--rerun-suite).")] = True,
+    rerun_suite: Annotated[str, typer.Option(help="cpu, --only reruns: the suite run first, then rerun fully cached.")] = "smoke",
     quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes: runs the preset's code path in seconds (tests).")] = False,
     only: Annotated[PerfOnly | None, typer.Option(help="Run one measurement of the preset alone (its own JSON).")] = None,
 ) -> None:
@@ -309,7 +310,7 @@ def perf(
         raise InputError(f"--batches '{batches}': expected comma-separated whole numbers, e.g. 1,8,16") from None
     options = validated(PerfOptions, "localctrl perf", preset=preset, out=out, base=base, device=device, steps=steps, batches=sizes,
                         images=images, train_steps=train_steps, precision=precision, compile=compile, budget_s=budget_s,
-                        xl_base=xl_base, xl_budget_s=xl_budget_s, rerun_suite="smoke" if rerun else None, quick=quick, only=only)
+                        xl_base=xl_base, xl_budget_s=xl_budget_s, rerun_suite=rerun_suite if rerun else None, quick=quick, only=only)
     result, table = run_perf(options)
     typer.echo(table)
     typer.echo(f"JSON → {Path(result['options']['out']).resolve()}")  # last: where the numbers went

@@ -37,7 +37,7 @@ Timesteps = Literal["cubic", "uniform"]
 CiFormat = Literal["pm", "interval"]  # report cells: mean ± half the 95% CI width, or mean [lo, hi]
 PerfPreset = Literal["cpu", "gpu"]  # localctrl perf: the tiny stack on CPU, or the prepared GPU check
 PerfPrecision = Literal["bf16-weights", "bf16-autocast"]  # localctrl perf --preset gpu, the same for both samplers
-PerfOnly = Literal["input-pipeline"]  # localctrl perf --only: one measurement of the preset alone
+PerfOnly = Literal["input-pipeline", "reruns"]  # localctrl perf --only: one measurement of the preset alone
 
 # The reference code keeps only regions of at least 10,000 px² on 512×512 images; as a fraction it holds at any size.
 REFERENCE_MIN_AREA = 10_000 / 512**2

@@ -6,8 +6,9 @@ trained on its edge maps, → `localctrl.data.loader` (workers 0 or 2) → the V
 `localctrl.data.latent_cache`) → noise and timesteps → text (caption dropout) → `control_loss` → backward → clipping →
 AdamW. Each variant starts from the same adapter and steps 0, 1, …; the cache is built before any timing (its build
 time is reported beside the rows). The variants' repeats are interleaved (`measure_side_by_side`), so a machine busy
-with something else for a while slows all three alike. Every step also records where its time went (data, latents,
-text, loss, backward + optimiser), with a synchronize at each boundary, so a ratio below expectations can be explained.
+with something else for a while slows all three alike, and a variant's ratio to today's loop is the median of the
+rounds' ratios (`paired_ratio`). Every step also records where its time went (data, latents, text, loss, backward +
+optimiser), with a synchronize at each boundary, so a ratio below expectations can be explained.
 """
 
 import json
@@ -24,7 +25,7 @@ from diffusers import DDPMScheduler
 from PIL import Image, ImageDraw
 
 from bench.perf.flops import synchronize
-from bench.perf.timing import measure_side_by_side, rate_ratio
+from bench.perf.timing import measure_side_by_side, paired_ratio
 from localctrl.common.checkpoints import step_generator
 from localctrl.config import Section, train_config
 from localctrl.data.examples import ExampleSet
@@ -175,13 +176,7 @@ def measure_variants(run: PipelineRun, device: torch.device, mixed_precision: to
                      "cache_build_s": build_s if cached else None})
     return {"base": stack.source, "image_size": size, "items": items, "batch": run.batch, "frozen_dtype": str(frozen).removeprefix("torch."),
             "gradient_checkpointing": checkpointing, "rows": rows,
-            "ratios": {row["variant"]: rate_ratio(row, rows[0]) | {"per_round": per_round(rows[0], row)} for row in rows[1:]}}
-
-
-def per_round(today: dict, row: dict) -> list[float]:
-    """The ratio in each interleaved round (today's step time ÷ the variant's, the same minutes of the machine): how far
-    the common-mode noise that the spreads add up cancels out."""
-    return [mine / theirs for mine, theirs in zip(today["step_seconds_all"], row["step_seconds_all"])]
+            "ratios": {name: paired_ratio(timings[name], timings[TODAY]) for name, _, _ in VARIANTS[1:]}}
 
 
 def input_pipeline_throughput(runs: tuple[PipelineRun, ...], device: str | torch.device, mixed_precision: torch.dtype | None,

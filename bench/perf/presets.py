@@ -12,7 +12,8 @@ Presets:
   measurement, so a run stopped by a time limit still leaves what it measured; the table is printed last.
 Both presets also time training with its real input pipeline (bench.perf.input_pipeline): today's loop, DataLoader
 workers, workers + latent cache; cpu on the tiny stack and on sd15-random at 512² (batch 1), gpu on sd15-random at 512²
-(batch 4). `--only input-pipeline` runs that measurement alone (its JSON: <preset>-input-pipeline.json).
+(batch 4). `--only input-pipeline` runs that measurement alone (its JSON: <preset>-input-pipeline.json), `--only reruns` the
+whole-process reruns of `--rerun-suite` (default smoke; <preset>-reruns.json).
 MFU = (UNet FLOPs of one call at the batch, both CFG branches, × steps + adapter FLOPs once per image) / wall time /
 the card's measured bf16 matmul rate; FLOPs counted by FlopCounterMode (bench.perf.flops).
 `--quick` shrinks every size so a CPU test runs either preset's code path on the tiny stack in seconds; its numbers
@@ -23,6 +24,7 @@ are not for reading and it judges no goal. Every timing repeats until steady and
 import gc
 import json
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import diffusers
@@ -37,6 +39,7 @@ from bench.perf.training import training_throughput
 from localctrl.common.files import write_text
 from localctrl.common.machine import cpu_name
 from localctrl.common.text_table import markdown_table
+from localctrl.common.tracking import git_commit
 from localctrl.config import PerfOnly, PerfPrecision, PerfPreset, SamplerSettings, Section
 from localctrl.local_adapter import LocalAdapter
 from localctrl.models.adapters import build_adapter, default_kind
@@ -93,9 +96,10 @@ class PerfOptions(Section):
 
 
 def environment(device: torch.device) -> dict:
+    """Where and when the numbers were measured, and on which code (a committed JSON says what it is of)."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
-    return {"device": str(device), "device_name": name, "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "diffusers": diffusers.__version__}
+    return {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": git_commit(), "device": str(device),
+            "device_name": name, "threads": torch.get_num_threads(), "torch": torch.__version__, "diffusers": diffusers.__version__}
 
 
 def images_for(batch: int, at_least: int) -> int:
@@ -192,17 +196,23 @@ def cpu_table(result: dict) -> str:
     lines.append(markdown_table(["sampling", "images", "images/s ±spread", "ours ÷ it"], sampling))
     lines.append(markdown_table([f"scoring (per-sample metrics, {result['scoring'][0]['images']} images)", "images/s"],
                                 [[row["metric"], with_spread(row["images_per_s"], row["spread"])] for row in result["scoring"]]))
-    if rerun := result["cached_rerun"]:
-        lines.append(f"bench {rerun['suite']}, whole processes: first run {rerun['first_s']:.1f} s (one run: a first run cannot be "
-                     f"repeated), fully cached rerun {with_spread(rerun['rerun_s'], rerun['rerun_spread'])} s "
-                     f"({rerun['rerun_fraction']:.0%} of the first; {rerun['speedup']:.1f}× faster), then report "
-                     f"{with_spread(rerun['report_s'], rerun['report_spread'])} s")
-        lines.append(f"imported by the cached rerun: {', '.join(rerun['rerun_imports']) or 'none of them'}; by report: "
-                     f"{', '.join(rerun['report_imports']) or 'none of them'}")
+    lines += rerun_lines(result["cached_rerun"])
     lines.append(training_line(result["training"]))
     lines += input_pipeline_lines(result["input_pipeline"])
     lines += goal_lines(result["goals"], quick=o["quick"])
     return "\n".join(([QUICK_NOTE] if o["quick"] else []) + lines)
+
+
+def rerun_lines(rerun: dict | None) -> list[str]:
+    if not rerun:
+        return []
+    return [f"bench {rerun['suite']}, whole processes: first run {rerun['first_s']:.1f} s (one run: a first run cannot be "
+            f"repeated), fully cached rerun {with_spread(rerun['rerun_s'], rerun['rerun_spread'])} s "
+            f"({rerun['rerun_fraction']:.0%} of the first; {rerun['speedup']:.1f}× faster), with --recheck "
+            f"{with_spread(rerun['recheck_s'], rerun['recheck_spread'])} s, then report "
+            f"{with_spread(rerun['report_s'], rerun['report_spread'])} s",
+            f"imported by the cached rerun: {', '.join(rerun['rerun_imports']) or 'none of them'}; by report: "
+            f"{', '.join(rerun['report_imports']) or 'none of them'}"]
 
 
 # --- gpu preset --------------------------------------------------------------------------------------------------------
@@ -403,12 +413,24 @@ def run_input_pipeline(options: PerfOptions) -> dict:
     return result
 
 
+def run_reruns(options: PerfOptions) -> dict:
+    """`--only reruns`: the whole-process reruns of `options.rerun_suite` alone."""
+    from bench.perf.reruns import whole_process_reruns
+
+    result = {"preset": options.preset, "only": options.only, "options": options.settings, **environment(torch.device("cpu")),
+              "cached_rerun": whole_process_reruns(options.rerun_suite or "smoke", **(QUICK_REPEATS if options.quick else {}))}
+    result["goals"] = rerun_goals(result)
+    save(result, options.out)
+    return result
+
+
 def run_perf(options: PerfOptions) -> tuple[dict, str]:
     """Resolve the preset, measure, write the JSON (`options.out`); returns the result and its table."""
     options = options.resolve()
-    if options.only == "input-pipeline":
-        result = run_input_pipeline(options)
-        lines = input_pipeline_lines(result["input_pipeline"]) + goal_lines(result["goals"], quick=options.quick)
+    if options.only:
+        result = run_input_pipeline(options) if options.only == "input-pipeline" else run_reruns(options)
+        lines = (input_pipeline_lines(result["input_pipeline"]) if options.only == "input-pipeline" else
+                 rerun_lines(result["cached_rerun"])) + goal_lines(result["goals"], quick=options.quick)
         return result, "\n".join(([QUICK_NOTE] if options.quick else []) + lines)
     if options.preset == "cpu":
         result = run_cpu(options)

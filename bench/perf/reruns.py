@@ -1,5 +1,6 @@
-"""Whole-process reruns: `localctrl bench --suite S` as a new process, first in empty folders, then again fully cached,
-and `localctrl report` of it; each timed as the user pays it (interpreter start and imports included).
+"""Whole-process reruns: `localctrl bench --suite S` as a new process, first in empty folders, then again fully cached
+(the finished run's record: no model is loaded), then with `--recheck` (every stage checks its cache), and `localctrl
+report` of it; each timed as the user pays it (interpreter start and imports included).
 
 A cached rerun has nothing to compute, so its time is what it imports and reads: the networks' libraries (open_clip,
 lpips, torchmetrics, clean-fid) are imported only when a network is built, and `report` imports no torch. Which of the
@@ -45,9 +46,12 @@ def whole_process_reruns(suite: str = "smoke", **repeats) -> dict:
         run_command(bench, env, folder)
         first = time.perf_counter() - start
         reruns = measure(lambda: run_command(bench, env, folder), warmup=lambda: None, **repeats)  # the first run warmed up
+        # --recheck: the full path (every stage finds its cache), which a changed input also takes
+        rechecks = measure(lambda: run_command([*bench, "--recheck"], env, folder), **repeats)
         reports = measure(lambda: run_command(report, env, folder), **repeats)
         return {"suite": suite, "first_s": first, "rerun_s": reruns.median, "rerun_spread": reruns.spread,
                 "reruns_s": list(reruns.seconds), "rerun_fraction": reruns.median / first, "speedup": first / reruns.median,
+                "recheck_s": rechecks.median, "recheck_spread": rechecks.spread, "rechecks_s": list(rechecks.seconds),
                 "report_s": reports.median, "report_spread": reports.spread, "reports_s": list(reports.seconds),
                 "rerun_imports": imported(bench, env, folder), "report_imports": imported(report, env, folder),
                 "how": "whole processes (python -m cli …), interpreter start and imports included"}

@@ -1,8 +1,10 @@
 """Timed measurements that say how far to trust them, and goals judged only when the numbers can decide them.
 
 Every timing warms up first, then repeats until its spread is small (`TARGET_SPREAD`) or its repeats or seconds run
-out; it keeps every repeat (min, median, spread = (max − min) / median). A ratio of two timings carries the sum of
-their spreads, a conservative bound on its own. A goal is called met or missed only when the ratio's distance from the
+out; it keeps every repeat (min, median, spread = (max − min) / median). A ratio of two timings taken apart carries the
+sum of their spreads, a conservative bound on its own; alternatives timed side by side in interleaved rounds give a
+ratio in every round, and the ratio is those rounds' median with their spread (what slowed the machine for a round
+slowed both sides of it, and cancels). A goal is called met or missed only when the ratio's distance from the
 goal's bound is larger than that spread; otherwise it is "undecided", never a verdict the noise could have flipped.
 Written here rather than taken from timeit or pytest-benchmark: the GPU needs a synchronise around every repeat, and
 the perf JSON keeps every repeat beside the verdict.
@@ -85,6 +87,13 @@ def rate_ratio(row: dict, other: dict) -> dict:
     return {"value": row["images_per_s"] / other["images_per_s"], "spread": row["spread"] + other["spread"]}
 
 
+def paired_ratio(mine: Timing, theirs: Timing) -> dict:
+    """How many times faster `mine` ran than `theirs`, timed in the same interleaved rounds (`measure_side_by_side`):
+    the median of the rounds' ratios (theirs ÷ mine), their spread, and every round's ratio."""
+    rounds = [their / my for my, their in zip(mine.seconds, theirs.seconds)]
+    return {"value": statistics.median(rounds), "spread": Timing(tuple(rounds)).spread, "per_round": rounds}
+
+
 def judge(value: float, spread: float, floor: float | None = None, ceiling: float | None = None, quick: bool = False) -> dict:
     """A goal's verdict: met / missed when |value − bound| / bound exceeds the spread, else undecided (met: None)."""
     bound = floor if floor is not None else ceiling
@@ -110,5 +119,6 @@ def goal_lines(goals: dict, quick: bool = False) -> list[str]:
 
 
 def with_spread(value: float, spread: float) -> str:
-    """A number as the tables print it: the value and its relative spread."""
-    return f"{value:.2f} ±{spread:.0%}" if spread != float("inf") else f"{value:.2f} (1 run)"
+    """A number as the tables print it: the value (three significant digits below 1) and its relative spread."""
+    shown = f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
+    return f"{shown} ±{spread:.0%}" if spread != float("inf") else f"{shown} (1 run)"

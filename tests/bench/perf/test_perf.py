@@ -81,14 +81,29 @@ def test_gpu_preset_mfu_comes_from_flop_counter_mode_on_one_unet_call(gpu_quick)
     assert row["mfu"] == pytest.approx(mfu(expected, row["seconds"], result["matmul"]["flops_per_s"]))
 
 
+def fake_reruns(suite: str, **repeats) -> dict:
+    return {"suite": suite, "first_s": 10.0, "rerun_s": 1.0, "rerun_spread": 0.02, "rerun_fraction": 0.1, "speedup": 10.0,
+            "recheck_s": 5.0, "recheck_spread": 0.03, "report_s": 2.0, "report_spread": 0.01, "rerun_imports": ["torch", "mlflow"],
+            "report_imports": ["mlflow"]}
+
+
+def test_only_the_reruns_write_their_own_json_saying_when_and_on_which_commit(tmp_path, monkeypatch):
+    import bench.perf.reruns
+    from localctrl.common.tracking import git_commit
+
+    monkeypatch.setattr(bench.perf.reruns, "whole_process_reruns", fake_reruns)
+    result, table = run_perf(PerfOptions(only="reruns", rerun_suite="shapes-quick", out=tmp_path / "reruns.json"))
+    assert json.loads((tmp_path / "reruns.json").read_text()) == result and result["cached_rerun"]["suite"] == "shapes-quick"
+    assert result["commit"] == git_commit() and result["started_at"].endswith("+00:00")
+    assert result["goals"] == {}  # the 25% floor is the smoke suite's
+    assert table.startswith("bench shapes-quick, whole processes: first run 10.0 s") and "with --recheck 5.00 ±3% s" in table
+
+
 def test_cpu_preset_table_and_json_carry_the_ratios(tmp_path, monkeypatch):
     import bench.perf.reruns
 
     # The whole-process reruns take minutes (their import list is tested in tests/reports); here only their report.
-    monkeypatch.setattr(bench.perf.reruns, "whole_process_reruns",
-                        lambda suite, **repeats: {"suite": suite, "first_s": 10.0, "rerun_s": 1.0, "rerun_spread": 0.02,
-                                                  "rerun_fraction": 0.1, "speedup": 10.0, "report_s": 2.0, "report_spread": 0.01,
-                                                  "rerun_imports": ["torch", "mlflow"], "report_imports": ["mlflow"]})
+    monkeypatch.setattr(bench.perf.reruns, "whole_process_reruns", fake_reruns)
     result, table = run_perf(PerfOptions(preset="cpu", quick=True, out=tmp_path / "cpu.json"))
     assert json.loads((tmp_path / "cpu.json").read_text())["ratios"] == result["ratios"]
     for name in ("fp32, batch 1", "fp32, batch 2", "bf16 autocast, batch 2"):
@@ -100,7 +115,7 @@ def test_cpu_preset_table_and_json_carry_the_ratios(tmp_path, monkeypatch):
     assert [section["base"] for section in result["input_pipeline"]] == ["tiny-random(seed=0)"]  # --quick: tiny only
     assert set(result["goals"]) == {"sampler_vs_per_image_loop", "sampler_vs_same_batch", "smoke_rerun_vs_first"}  # no sd15 512²
     assert "ours ÷ it" in table and "one image a call" in table and "fully cached rerun 1.00 ±2% s" in table
-    assert "then report 2.00 ±1% s" in table and "imported by the cached rerun: torch, mlflow; by report: mlflow" in table
+    assert "with --recheck 5.00 ±3% s, then report 2.00 ±1% s" in table and "imported by the cached rerun: torch, mlflow; by report: mlflow" in table
     # --quick says what its numbers are for, and judges no goal
     assert "not for reading" in table and all(goal["met"] is None for goal in result["goals"].values())
     goals = [line for line in table.splitlines() if line.startswith("goal ")]
@@ -122,10 +137,10 @@ def test_only_the_input_pipeline_runs_three_variants_on_prepared_photos_and_writ
     assert rows["workers 2 + latent cache"]["cache_build_s"] > 0 and rows["workers 2"]["cache_build_s"] is None
     assert all(set(row["phase_seconds"]) == {"data", "latents", "text", "loss", "backward + AdamW"} for row in rows.values())
     ratio, today = section["ratios"]["workers 2 + latent cache"], rows["today's loop (workers 0, no cache)"]
-    assert ratio["value"] == pytest.approx(rows["workers 2 + latent cache"]["steps_per_s"] / today["steps_per_s"])
-    assert ratio["spread"] == pytest.approx(rows["workers 2 + latent cache"]["spread"] + today["spread"])
-    assert ratio["per_round"] == pytest.approx([a / b for a, b in zip(today["step_seconds_all"],
-                                                                       rows["workers 2 + latent cache"]["step_seconds_all"])])
+    # timed in the same rounds: the ratio is the rounds' median ratio, its spread theirs
+    rounds = [a / b for a, b in zip(today["step_seconds_all"], rows["workers 2 + latent cache"]["step_seconds_all"])]
+    assert ratio["per_round"] == pytest.approx(rounds) and ratio["value"] == pytest.approx(sum(rounds) / 2)
+    assert ratio["spread"] == pytest.approx(abs(rounds[0] - rounds[1]) / (sum(rounds) / 2))
     assert "÷ today's loop" in outcome.output and "latent cache built once" in outcome.output and "not for reading" in outcome.output
 
 
