@@ -15,7 +15,7 @@ from localctrl.train import train
 def test_train_and_bench_log_to_a_remote_tracking_server(tmp_path, monkeypatch):
     port = free_port()
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-               "--artifacts-destination", str(tmp_path / "server-artifacts"), "--host", "127.0.0.1", "--port", str(port)]
+               "--artifacts-destination", str(tmp_path / "server-artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     with running(command, port, {"MLFLOW_DISABLE_TELEMETRY": "true", "PATH": "/usr/bin:/bin"}, tmp_path):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
         trained = train(load_train_config(overrides=["base=tiny", "steps=2", "validate_every=2", "checkpoint_every=2", "log_every=1",

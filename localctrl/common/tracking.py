@@ -185,8 +185,10 @@ def runs_links(host: str = UI_HOST, port: int = 5000, names: tuple[str, ...] = (
 
 
 def ui_command(host: str = UI_HOST, port: int = 5000, workdir: str | Path | None = None) -> list[str]:
-    """The `mlflow ui` command line serving our store."""
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri(workdir), "--host", host, "--port", str(port)]
+    """The `mlflow ui` command line serving our store. One worker process: the UI is one researcher's view of a local
+    store, and mlflow's default of four starts half as fast on a laptop and holds four copies of mlflow in memory."""
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri(workdir), "--host", host, "--port", str(port),
+               "--workers", "1"]
     if root := artifact_root(workdir):
         command += ["--default-artifact-root", root]
     return command

@@ -63,6 +63,21 @@ def test_fid_of_few_images_on_wide_features_equals_clean_fids_value_both_ways_ro
     assert fid_from_features(b, a) == pytest.approx(expected, rel=1e-6)
 
 
+def test_the_reference_statistics_kept_between_calls_follow_the_arrays_contents():
+    # the low-rank path keeps the larger set's Σ^½ between calls: an array changed in place must not get stale ones
+    from cleanfid.fid import frechet_distance
+    from scipy.linalg import LinAlgWarning
+
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(5, 1024)), rng.normal(0.2, 1.0, size=(30, 1024))
+    first = fid_from_features(a, b)
+    b[:, :10] += 3.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LinAlgWarning)
+        expected = frechet_distance(*feature_stats(a), *feature_stats(b))
+    assert fid_from_features(a, b) == pytest.approx(expected, rel=1e-6) and abs(first - expected) > 1.0
+
+
 def test_kid_with_full_size_subsets_is_the_exact_unbiased_mmd2():
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(7, 3)), rng.normal(0.4, 1.0, size=(7, 3))
