@@ -48,9 +48,10 @@ from localctrl.sampling import sample, to_uint8
 
 PRESETS = {
     "cpu": dict(base="tiny", device="cpu", steps=20, batches=(16,), images=32, train_steps=10, metric_images=64,
-                # a sd15-random step at 512² takes ~12 s on 2 CPU cores: 2 warm-up steps and 3 (to 5, until steady) timed ones a variant
+                # a sd15-random step at 512² takes ~12 s on 2 CPU cores: 2 warm-up steps, then 3 to 5 rounds (until steady) of
+                # two steps a variant (one step a round left the rounds' ratios ±18–20% apart)
                 input_pipeline=(PipelineRun(base="tiny", batch=4, steps_per_repeat=5),
-                                PipelineRun(base="sd15-random", batch=1, max_repeats=5, budget_s=600.0))),
+                                PipelineRun(base="sd15-random", batch=1, steps_per_repeat=2, max_repeats=5, budget_s=900.0))),
     "gpu": dict(base="sd15-random", device="cuda", steps=30, batches=(1, 8, 16, 32), images=8, train_steps=10, budget_s=360.0,
                 xl_base="sdxl-random", xl_batches=(1, 4), xl_budget_s=480.0,
                 input_pipeline=(PipelineRun(base="sd15-random", batch=4, steps_per_repeat=2),)),
