@@ -428,10 +428,14 @@ def run_reruns(options: PerfOptions) -> dict:
 def run_perf(options: PerfOptions) -> tuple[dict, str]:
     """Resolve the preset, measure, write the JSON (`options.out`); returns the result and its table."""
     options = options.resolve()
+    if options.only == "input-pipeline":
+        result = run_input_pipeline(options)
+        lines = input_pipeline_lines(result["input_pipeline"])
+    elif options.only == "reruns":
+        result = run_reruns(options)
+        lines = rerun_lines(result["cached_rerun"])
     if options.only:
-        result = run_input_pipeline(options) if options.only == "input-pipeline" else run_reruns(options)
-        lines = (input_pipeline_lines(result["input_pipeline"]) if options.only == "input-pipeline" else
-                 rerun_lines(result["cached_rerun"])) + goal_lines(result["goals"], quick=options.quick)
+        lines += goal_lines(result["goals"], quick=options.quick)
         return result, "\n".join(([QUICK_NOTE] if options.quick else []) + lines)
     if options.preset == "cpu":
         result = run_cpu(options)
